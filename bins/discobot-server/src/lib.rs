@@ -1,0 +1,248 @@
+//! Wiring of the discobot server: adapters into `App`, background loops, HTTP, shutdown.
+#![doc = include_str!("../README.md")]
+
+pub mod config;
+pub mod logging;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use discobot_core::app::{AppConfig, Ports};
+use discobot_core::ports::{NoSandbox, SandboxPort};
+use discobot_core::{App, ports::JobQueue};
+use discobot_events::{
+    Broker, BrokerConfig, BrokerSubscriber, Dispatcher, DispatcherConfig, JobWakeup,
+};
+use discobot_git::{GitAdapter, GitConfig};
+use discobot_http::{AppState, ServerInfo, StatusMessage};
+use discobot_store::{Store, StoreConfig};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+
+/// A started server: listening, with its background loops running.
+pub struct Server {
+    config: Config,
+    listener: TcpListener,
+    state: AppState,
+    background: CancellationToken,
+    loops: Vec<JoinHandle<()>>,
+}
+
+impl Server {
+    /// Opens and migrates the database, wires the adapters, starts the background loops
+    /// and binds the listener.
+    pub async fn start(config: Config) -> anyhow::Result<Server> {
+        if config.auth_enabled {
+            anyhow::bail!(
+                "AUTH_ENABLED=true is not supported by this version of discobot yet; \
+                 run without it (anonymous mode) or keep the server on a trusted network"
+            );
+        }
+        let data_dir = config.data_dir();
+        let workspace_dir = config.workspace_dir();
+        for dir in [&data_dir, &workspace_dir] {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create directory {}", dir.display()))?;
+        }
+        let mut store_config = StoreConfig::new(config.database_url());
+        store_config.max_connections = config.database_max_connections;
+        let store = Arc::new(
+            Store::connect(store_config)
+                .await
+                .context("cannot open the database")?,
+        );
+        tracing::info!(database.driver = store.backend(), "database ready");
+        if store.is_single_process() {
+            // This process holds the SQLite file's lock, so any running job is a leftover
+            // of a previous run of this server: make it claimable at once.
+            let n_jobs = store
+                .release_all_leases()
+                .await
+                .context("cannot reset job leases")?;
+            if n_jobs > 0 {
+                tracing::info!(n_jobs, "resumed jobs left running by the previous run");
+            }
+        }
+
+        let broker = Broker::new(
+            store.clone(),
+            BrokerConfig {
+                poll_interval: config.event_poll_interval,
+                ..BrokerConfig::default()
+            },
+        );
+        let wakeup = JobWakeup::default();
+        let git = Arc::new(GitAdapter::new(GitConfig::default()));
+        let sandbox: Arc<dyn SandboxPort> = Arc::new(NoSandbox {
+            reason: "this version of discobot has no sandbox provider yet".into(),
+        });
+        let ports = Ports {
+            users: store.clone(),
+            projects: store.clone(),
+            members: store.clone(),
+            preferences: store.clone(),
+            workspaces: store.clone(),
+            sessions: store.clone(),
+            events: store.clone(),
+            jobs: store.clone(),
+            git,
+            sandbox,
+            event_notifier: broker.clone(),
+            job_waker: Arc::new(wakeup.clone()),
+        };
+        let app = Arc::new(App::new(
+            ports,
+            AppConfig {
+                workspace_dir: workspace_dir.clone(),
+                job_retry_backoff: config.job_retry_backoff,
+                invitation_ttl: Duration::from_secs(7 * 24 * 3600),
+                suggestions_enabled: config.suggestions_enabled,
+            },
+        ));
+
+        let background = CancellationToken::new();
+        let mut loops = vec![tokio::spawn(broker.clone().run(background.clone()))];
+        loops.push(tokio::spawn(discobot_events::purge_loop(
+            store.clone(),
+            config.event_retention,
+            Duration::from_secs(3600),
+            background.clone(),
+        )));
+        if config.dispatcher_enabled {
+            let worker_id = format!("{}-{}", hostname(), uuid::Uuid::new_v4());
+            tracing::info!(worker.id = worker_id, "job dispatcher starting");
+            let dispatcher = Dispatcher::new(
+                store.clone() as Arc<dyn JobQueue>,
+                app.clone(),
+                DispatcherConfig {
+                    worker_id,
+                    poll_interval: config.dispatcher_poll_interval,
+                    lease: config.job_lease,
+                    retry_backoff: config.job_retry_backoff,
+                    job_timeout: config.dispatcher_job_timeout,
+                    drain_timeout: config.shutdown_timeout,
+                },
+                wakeup,
+            );
+            loops.push(tokio::spawn(dispatcher.run(background.clone())));
+        }
+
+        let info = ServerInfo {
+            version: env!("CARGO_PKG_VERSION").into(),
+            http_port: config.port,
+            public_base_url: config.public_base_url(),
+            database_driver: store.backend().into(),
+            auth_enabled: config.auth_enabled,
+            workspace_dir,
+            sandbox_image: config.sandbox_image.clone(),
+            ssh_enabled: config.ssh_enabled,
+            ssh_port: config.ssh_port,
+            dispatcher_enabled: config.dispatcher_enabled,
+            log_path: config.log_file.clone(),
+            startup_messages: startup_checks(),
+            max_body_bytes: config.max_body_bytes,
+            cors_origins: config.cors_origins(),
+        };
+        let state = AppState::new(app, Arc::new(BrokerSubscriber(broker)), info);
+        let address = format!("{}:{}", config.host, config.port);
+        let listener = TcpListener::bind(&address)
+            .await
+            .with_context(|| format!("cannot listen on {address}"))?;
+        Ok(Server {
+            config,
+            listener,
+            state,
+            background,
+            loops,
+        })
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `shutdown` completes, then closes streams, lets in-flight requests
+    /// finish, drains running jobs and stops the background loops.
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let address = self.local_addr()?;
+        tracing::info!(%address, "discobot-server listening");
+        if !address.ip().is_loopback() {
+            tracing::warn!("auth is disabled: anyone who can reach {address} controls this server");
+        }
+        discobot_http::serve(self.listener, self.state, shutdown)
+            .await
+            .context("HTTP server failed")?;
+        tracing::info!("shutting down: draining background work");
+        self.background.cancel();
+        let drain = async {
+            for handle in self.loops {
+                let _ = handle.await;
+            }
+        };
+        if tokio::time::timeout(self.config.shutdown_timeout + Duration::from_secs(5), drain)
+            .await
+            .is_err()
+        {
+            tracing::warn!("background work did not stop in time");
+        }
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+/// Completes on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(signal) => signal,
+                Err(_) => {
+                    let _ = interrupt.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
+}
+
+/// Checks of the machine shown by `GET /api/status`.
+fn startup_checks() -> Vec<StatusMessage> {
+    let mut messages = Vec::new();
+    if !on_path("git") {
+        messages.push(StatusMessage {
+            id: "git-not-found".into(),
+            level: "warn".into(),
+            title: "Git not found".into(),
+            message: "git is not on PATH; cloning local file:// repositories needs it".into(),
+        });
+    }
+    messages
+}
+
+fn on_path(program: &str) -> bool {
+    std::env::var_os("PATH")
+        .map(|path| std::env::split_paths(&path).any(|dir| dir.join(program).is_file()))
+        .unwrap_or(false)
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .map(|name| name.trim().to_owned())
+        .unwrap_or_else(|_| "discobot".into())
+}

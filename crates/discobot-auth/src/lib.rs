@@ -1,0 +1,2 @@
+//! OIDC login and provider OAuth flows; not yet implemented.
+#![doc = include_str!("../README.md")]

@@ -1,0 +1,13 @@
+//! Domain types, ports and use cases of discobot; no IO happens here.
+#![doc = include_str!("../README.md")]
+
+pub mod app;
+pub mod error;
+pub mod events;
+pub mod ids;
+pub mod jobs;
+pub mod model;
+pub mod ports;
+
+pub use app::{App, AppConfig};
+pub use error::{Error, ErrorKind, Result};

@@ -1,0 +1,293 @@
+//! The traits adapters implement: the store's repositories, the event log, the job queue,
+//! git, the sandbox provider and the event notifier.
+//!
+//! Every method returns `crate::Result`; an adapter maps its own failures to an
+//! `ErrorKind` at this seam ("not found" → `NotFound`, a unique-key clash → `Conflict`,
+//! anything unexpected → `Internal`).
+
+use std::path::Path;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::Result;
+use crate::events::{Event, NewEvent};
+use crate::ids::{JobId, ProjectId, SessionId, UserId, WorkspaceId};
+use crate::jobs::{Job, JobOutcome, NewJob};
+use crate::model::{
+    DirSuggestion, Invitation, Member, MemberWithUser, PathCheck, Preference, Project, Session,
+    SessionStatus, TerminalHistoryEntry, User, Workspace, WorkspaceStatus,
+};
+
+#[async_trait]
+pub trait UserRepo: Send + Sync {
+    async fn get_user(&self, id: &UserId) -> Result<Option<User>>;
+}
+
+#[async_trait]
+pub trait ProjectRepo: Send + Sync {
+    /// Projects the user is a member of, oldest first.
+    async fn list_projects_for_user(&self, user: &UserId) -> Result<Vec<Project>>;
+    async fn get_project(&self, id: &ProjectId) -> Result<Option<Project>>;
+    /// Inserts the project and makes `owner` its owner, in one transaction.
+    async fn create_project(&self, project: &Project, owner: &UserId) -> Result<()>;
+    async fn update_project(&self, project: &Project) -> Result<()>;
+    /// Deletes the project with its workspaces, sessions (and their terminal history),
+    /// members, invitations and session credential assignments, in one transaction.
+    async fn delete_project(&self, id: &ProjectId) -> Result<()>;
+}
+
+#[async_trait]
+pub trait MemberRepo: Send + Sync {
+    async fn get_membership(&self, project: &ProjectId, user: &UserId) -> Result<Option<Member>>;
+    async fn list_members(&self, project: &ProjectId) -> Result<Vec<MemberWithUser>>;
+    /// Returns whether a row was removed.
+    async fn remove_member(&self, project: &ProjectId, user: &UserId) -> Result<bool>;
+    /// Inserts the invitation, replacing an earlier one for the same project and email.
+    async fn create_invitation(&self, invitation: &Invitation) -> Result<()>;
+    async fn get_invitation_by_token(&self, token: &str) -> Result<Option<Invitation>>;
+    /// Atomically: deletes the invitation (so the token works once) and adds `member`
+    /// unless the user is already a member. Returns `false` if the invitation was already
+    /// gone (someone else used it first).
+    async fn accept_invitation(&self, invitation: &Invitation, member: &Member) -> Result<bool>;
+}
+
+#[async_trait]
+pub trait PreferenceRepo: Send + Sync {
+    /// All of a user's preferences, ordered by key.
+    async fn list_preferences(&self, user: &UserId) -> Result<Vec<Preference>>;
+    async fn get_preference(&self, user: &UserId, key: &str) -> Result<Option<Preference>>;
+    /// Upserts every pair in one transaction.
+    async fn set_preferences(
+        &self,
+        user: &UserId,
+        values: &[(String, String)],
+        now: DateTime<Utc>,
+    ) -> Result<()>;
+    /// Returns whether the key existed.
+    async fn delete_preference(&self, user: &UserId, key: &str) -> Result<bool>;
+}
+
+#[async_trait]
+pub trait WorkspaceRepo: Send + Sync {
+    async fn list_workspaces(&self, project: &ProjectId) -> Result<Vec<Workspace>>;
+    async fn get_workspace(&self, id: &WorkspaceId) -> Result<Option<Workspace>>;
+    async fn create_workspace(&self, workspace: &Workspace) -> Result<()>;
+    /// Writes path, display name and work dir.
+    async fn update_workspace(&self, workspace: &Workspace) -> Result<()>;
+    async fn set_workspace_status(
+        &self,
+        id: &WorkspaceId,
+        status: WorkspaceStatus,
+        error: Option<&str>,
+        work_dir: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<()>;
+    /// Deletes the workspace; its sessions are soft-deleted and their terminal history
+    /// removed, in one transaction. Returns whether it existed.
+    async fn delete_workspace(&self, id: &WorkspaceId) -> Result<bool>;
+}
+
+#[async_trait]
+pub trait SessionRepo: Send + Sync {
+    /// Live (not soft-deleted) sessions of a project, newest first.
+    async fn list_sessions(&self, project: &ProjectId) -> Result<Vec<Session>>;
+    async fn list_workspace_sessions(&self, workspace: &WorkspaceId) -> Result<Vec<Session>>;
+    /// A live session.
+    async fn get_session(&self, id: &SessionId) -> Result<Option<Session>>;
+    /// Whether any row has this id, soft-deleted ones included (ids are never reused).
+    async fn session_id_taken(&self, id: &SessionId) -> Result<bool>;
+    /// Inserts; a taken id is a `Conflict`.
+    async fn create_session(&self, session: &Session) -> Result<()>;
+    /// Writes name, display name and description.
+    async fn update_session_fields(&self, session: &Session) -> Result<()>;
+    /// Sets status and error message unless the stored status is terminal (removing);
+    /// `force` overrides that guard (used by delete itself). Returns whether it wrote.
+    async fn set_session_status(
+        &self,
+        id: &SessionId,
+        status: SessionStatus,
+        error: Option<&str>,
+        force: bool,
+        now: DateTime<Utc>,
+    ) -> Result<bool>;
+    /// Soft-deletes the session and removes its terminal history.
+    async fn soft_delete_session(&self, id: &SessionId, now: DateTime<Utc>) -> Result<()>;
+    async fn list_terminal_history(
+        &self,
+        id: &SessionId,
+        limit: Option<u64>,
+    ) -> Result<Vec<TerminalHistoryEntry>>;
+}
+
+#[async_trait]
+pub trait EventLog: Send + Sync {
+    /// Stores the event and returns it with its sequence number.
+    async fn append_event(&self, event: &NewEvent) -> Result<Event>;
+    /// Events of every project with `seq > after_seq`, ascending, at most `limit`.
+    async fn events_after_seq(&self, after_seq: i64, limit: u64) -> Result<Vec<Event>>;
+    /// The highest sequence number stored (0 when empty).
+    async fn max_event_seq(&self) -> Result<i64>;
+    async fn get_event(&self, id: &str) -> Result<Option<Event>>;
+    /// A project's events created strictly after `since` (all when `None`), ascending.
+    async fn project_events_since(
+        &self,
+        project: &ProjectId,
+        since: Option<DateTime<Utc>>,
+    ) -> Result<Vec<Event>>;
+    /// Deletes events created before `before`; returns how many.
+    async fn purge_events_before(&self, before: DateTime<Utc>) -> Result<u64>;
+}
+
+#[async_trait]
+pub trait JobQueue: Send + Sync {
+    /// Inserts the job. Unless it allows duplicates, a pending or running job on the same
+    /// resource makes this a `Conflict` ("job already exists for resource"), atomically.
+    async fn enqueue(&self, job: &NewJob) -> Result<()>;
+    /// Claims the most urgent due job of one of `job_types` whose resource has no other
+    /// running job, or a running job whose lease expired (its previous worker is presumed
+    /// dead). Marks it running for `worker`, counts the attempt and sets the lease.
+    /// Safe to call from several processes at once.
+    async fn claim(
+        &self,
+        worker: &str,
+        job_types: &[&str],
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> Result<Option<Job>>;
+    /// Extends the lease if `worker` still holds it; `false` means the lease was lost.
+    async fn renew_lease(
+        &self,
+        id: &JobId,
+        worker: &str,
+        lease_until: DateTime<Utc>,
+    ) -> Result<bool>;
+    /// Records the outcome if `worker` still holds the lease; returns whether it did.
+    async fn finish(
+        &self,
+        id: &JobId,
+        worker: &str,
+        outcome: &JobOutcome,
+        now: DateTime<Utc>,
+    ) -> Result<bool>;
+    async fn get_job(&self, id: &JobId) -> Result<Option<Job>>;
+    /// The newest job for a resource, whatever its status.
+    async fn latest_job_for_resource(
+        &self,
+        resource_type: &str,
+        resource_id: &str,
+    ) -> Result<Option<Job>>;
+    /// Drops every lease at once; only for a process that knows it is the sole user of the
+    /// database (SQLite, whose file it has locked).
+    async fn release_all_leases(&self) -> Result<u64>;
+}
+
+/// Git and filesystem work on the host: classifying paths, making repositories, cloning.
+#[async_trait]
+pub trait GitPort: Send + Sync {
+    /// Expands `~`, cleans the path and classifies it.
+    async fn check_local_path(&self, raw: &str) -> Result<PathCheck>;
+    /// Makes `path` a usable repository: creates the directory when new, and for a new or
+    /// empty directory runs `git init` with an empty "Initial commit".
+    async fn prepare_local(&self, path: &Path) -> Result<()>;
+    /// Clones `url` into `dest` unless `dest` already holds a clone of it.
+    async fn clone_repo(&self, url: &str, dest: &Path) -> Result<()>;
+    /// Checks that `url` answers as a git remote (like `git ls-remote`).
+    async fn check_remote(&self, url: &str) -> Result<()>;
+    /// Sub-directories for the path picker (max 10).
+    async fn suggest_dirs(&self, query: &str) -> Result<Vec<DirSuggestion>>;
+    /// Removes a working directory (for `deleteFiles`).
+    async fn remove_dir(&self, path: &Path) -> Result<()>;
+}
+
+/// The state of a sandbox provider, as `GET /api/status` and the providers routes show.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ProviderStatus {
+    pub available: bool,
+    /// `ready | building | downloading | failed | not_available`
+    pub state: String,
+    pub message: Option<String>,
+}
+
+/// Runs sessions' sandboxes. The Docker and local providers arrive with the sandbox issue;
+/// until then the server wires `NoSandbox`.
+#[async_trait]
+pub trait SandboxPort: Send + Sync {
+    fn name(&self) -> &str;
+    async fn status(&self) -> ProviderStatus;
+    /// Creates (or restarts) the session's sandbox and waits until its agent answers.
+    async fn ensure_running(&self, session: &Session, workspace: &Workspace) -> Result<()>;
+    /// Removes the session's sandbox, and its volumes when asked; absent is fine.
+    async fn remove(&self, session: &SessionId, remove_volumes: bool) -> Result<()>;
+}
+
+/// A live stream of one project's events.
+#[async_trait]
+pub trait EventStream: Send {
+    /// The next event; `None` once the stream was closed (shutdown, or the reader fell so
+    /// far behind that it must reconnect and replay).
+    async fn next_event(&mut self) -> Option<Event>;
+}
+
+/// Hands out live event streams per project.
+pub trait EventSubscriber: Send + Sync {
+    fn subscribe(&self, project: &ProjectId) -> Box<dyn EventStream>;
+}
+
+/// Wakes the local job dispatcher after a job was enqueued.
+pub trait JobWaker: Send + Sync {
+    fn wake(&self);
+}
+
+/// Runs one claimed job; implemented by the use-case layer, driven by the dispatcher.
+#[async_trait]
+pub trait JobHandler: Send + Sync {
+    /// Does the job's work. An error whose kind is `InvalidInput`, `NotFound` or
+    /// `NotImplemented` is permanent (retrying cannot help); others are retried.
+    async fn run_job(&self, job: &Job) -> Result<JobRun>;
+    /// Called once the outcome is recorded; publishes `job_completed`.
+    async fn job_finished(&self, job: &Job, error: Option<&str>);
+}
+
+/// What a job run asks of the dispatcher when it did not fail.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JobRun {
+    Done,
+    /// Run again after this long without counting an attempt (waiting for another job).
+    Defer(std::time::Duration),
+}
+
+/// Wakes the local event delivery after an event was appended, so subscribers see it at
+/// once instead of at the next poll.
+pub trait EventNotifier: Send + Sync {
+    fn notify(&self);
+}
+
+/// A provider that has no sandboxes; every start fails with a clear message.
+pub struct NoSandbox {
+    pub reason: String,
+}
+
+#[async_trait]
+impl SandboxPort for NoSandbox {
+    fn name(&self) -> &str {
+        "none"
+    }
+    async fn status(&self) -> ProviderStatus {
+        ProviderStatus {
+            available: false,
+            state: "not_available".into(),
+            message: Some(self.reason.clone()),
+        }
+    }
+    async fn ensure_running(&self, _session: &Session, _workspace: &Workspace) -> Result<()> {
+        // Not retryable: no amount of waiting makes a provider appear.
+        Err(crate::Error::not_implemented(format!(
+            "no sandbox provider is available: {}",
+            self.reason
+        )))
+    }
+    async fn remove(&self, _session: &SessionId, _remove_volumes: bool) -> Result<()> {
+        Ok(())
+    }
+}

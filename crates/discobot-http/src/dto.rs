@@ -1,0 +1,379 @@
+//! Wire types: the JSON shapes of the API (camelCase, as upstream), converted by hand from
+//! core types so that a domain change never silently changes the contract.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use discobot_core::model::{
+    Invitation, MemberWithUser, Preference, Project, Session, TerminalHistoryEntry, Workspace,
+};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// RFC 3339 with as many fractional digits as needed (Go's `RFC3339Nano`).
+pub fn rfc3339(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::AutoSi, true)
+}
+
+/// RFC 3339 to the second, as upstream formats session and preference times.
+pub fn rfc3339_secs(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+#[derive(Serialize, JsonSchema)]
+pub struct SuccessResponse {
+    pub success: bool,
+}
+
+impl SuccessResponse {
+    pub const OK: SuccessResponse = SuccessResponse { success: true };
+}
+
+#[derive(Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ProjectDto {
+    pub id: String,
+    pub name: String,
+    pub slug: String,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl From<&Project> for ProjectDto {
+    fn from(project: &Project) -> Self {
+        ProjectDto {
+            id: project.id.to_string(),
+            name: project.name.clone(),
+            slug: project.slug.clone(),
+            created_at: rfc3339(project.created_at),
+            updated_at: rfc3339(project.updated_at),
+        }
+    }
+}
+
+#[derive(Deserialize, JsonSchema)]
+pub struct ProjectRequest {
+    pub name: String,
+}
+
+#[derive(Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MemberDto {
+    pub id: String,
+    pub project_id: String,
+    pub user_id: String,
+    pub role: String,
+    pub email: String,
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub avatar_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub invited_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub accepted_at: Option<String>,
+}
+
+impl From<&MemberWithUser> for MemberDto {
+    fn from(entry: &MemberWithUser) -> Self {
+        MemberDto {
+            id: entry.member.id.to_string(),
+            project_id: entry.member.project_id.to_string(),
+            user_id: entry.member.user_id.to_string(),
+            role: entry.member.role.as_str().to_owned(),
+            email: entry.email.clone(),
+            name: entry.name.clone().unwrap_or_default(),
+            avatar_url: entry.avatar_url.clone(),
+            invited_at: entry.member.invited_at.map(rfc3339),
+            accepted_at: entry.member.accepted_at.map(rfc3339),
+        }
+    }
+}
+
+#[derive(Deserialize, JsonSchema)]
+pub struct InvitationRequest {
+    pub email: String,
+    #[serde(default)]
+    pub role: Option<String>,
+}
+
+#[derive(Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct InvitationDto {
+    pub id: String,
+    pub project_id: String,
+    pub email: String,
+    pub role: String,
+    pub token: String,
+    pub expires_at: String,
+    pub created_at: String,
+}
+
+impl From<&Invitation> for InvitationDto {
+    fn from(invitation: &Invitation) -> Self {
+        InvitationDto {
+            id: invitation.id.to_string(),
+            project_id: invitation.project_id.to_string(),
+            email: invitation.email.clone(),
+            role: invitation.role.as_str().to_owned(),
+            token: invitation.token.clone(),
+            expires_at: rfc3339(invitation.expires_at),
+            created_at: rfc3339(invitation.created_at),
+        }
+    }
+}
+
+#[derive(Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PreferenceDto {
+    pub key: String,
+    pub value: String,
+    pub updated_at: String,
+}
+
+impl From<&Preference> for PreferenceDto {
+    fn from(preference: &Preference) -> Self {
+        PreferenceDto {
+            key: preference.key.clone(),
+            value: preference.value.clone(),
+            updated_at: rfc3339_secs(preference.updated_at),
+        }
+    }
+}
+
+#[derive(Serialize, JsonSchema)]
+pub struct PreferencesResponse {
+    pub preferences: Vec<PreferenceDto>,
+}
+
+#[derive(Deserialize, JsonSchema)]
+pub struct SetPreferencesRequest {
+    #[serde(default)]
+    pub preferences: std::collections::BTreeMap<String, String>,
+}
+
+#[derive(Deserialize, JsonSchema)]
+pub struct SetPreferenceRequest {
+    #[serde(default)]
+    pub value: String,
+}
+
+#[derive(Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionDto {
+    pub id: String,
+    pub project_id: String,
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    pub description: String,
+    pub created_at: String,
+    pub timestamp: String,
+    pub status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub base_commit: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub applied_commit: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_message: Option<String>,
+    pub files: Vec<String>,
+    pub workspace_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub workspace_path: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub workspace_commit: Option<String>,
+}
+
+impl From<&Session> for SessionDto {
+    fn from(session: &Session) -> Self {
+        let (status, error_message) = session.display_status();
+        SessionDto {
+            id: session.id.to_string(),
+            project_id: session.project_id.to_string(),
+            name: session.name.clone(),
+            display_name: session.display_name.clone(),
+            description: session.description.clone().unwrap_or_default(),
+            created_at: rfc3339_secs(session.created_at),
+            timestamp: rfc3339_secs(session.updated_at),
+            status,
+            base_commit: session.base_commit.clone(),
+            applied_commit: session.applied_commit.clone(),
+            error_message,
+            files: Vec::new(),
+            workspace_id: session.workspace_id.to_string(),
+            workspace_path: session.workspace_path.clone(),
+            workspace_commit: session.workspace_commit.clone(),
+        }
+    }
+}
+
+#[derive(Serialize, JsonSchema)]
+pub struct SessionsResponse {
+    pub sessions: Vec<SessionDto>,
+}
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateSessionRequest {
+    pub id: String,
+    #[serde(default)]
+    pub workspace_id: Option<String>,
+}
+
+#[derive(Serialize, JsonSchema)]
+pub struct CreateSessionResponse {
+    pub id: String,
+}
+
+/// `PUT/PATCH …/sessions/{id}`. `displayName` distinguishes absent from `null`.
+#[derive(Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UpdateSessionRequest {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schemars(with = "Option<String>")]
+    pub display_name: Option<Option<String>>,
+    #[serde(default)]
+    pub status: Option<String>,
+}
+
+#[derive(Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkspaceDto {
+    pub id: String,
+    pub path: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    pub source_type: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub provider: String,
+    pub auto_generated: bool,
+    pub status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_message: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub work_dir: Option<String>,
+    pub sessions: Vec<SessionDto>,
+}
+
+impl WorkspaceDto {
+    pub fn new(workspace: &Workspace, sessions: &[Session]) -> Self {
+        WorkspaceDto {
+            id: workspace.id.to_string(),
+            path: workspace.path.clone(),
+            display_name: workspace.display_name.clone(),
+            source_type: workspace.source_type.as_str().to_owned(),
+            provider: workspace.provider.clone(),
+            auto_generated: workspace.auto_generated,
+            status: workspace.status.as_str().to_owned(),
+            error_message: workspace.error_message.clone(),
+            work_dir: workspace.work_dir.clone(),
+            sessions: sessions.iter().map(SessionDto::from).collect(),
+        }
+    }
+}
+
+#[derive(Serialize, JsonSchema)]
+pub struct WorkspacesResponse {
+    pub workspaces: Vec<WorkspaceDto>,
+}
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateWorkspaceRequest {
+    pub path: String,
+    #[serde(default)]
+    pub display_name: Option<String>,
+    #[serde(default)]
+    pub source_type: Option<String>,
+    #[serde(default)]
+    pub provider: Option<String>,
+}
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UpdateWorkspaceRequest {
+    #[serde(default)]
+    pub path: Option<String>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schemars(with = "Option<String>")]
+    pub display_name: Option<Option<String>>,
+}
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ValidateWorkspaceRequest {
+    #[serde(default)]
+    pub path: String,
+    #[serde(default)]
+    pub source_type: Option<String>,
+}
+
+#[derive(Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SuggestionDto {
+    pub value: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub valid: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub classification: Option<String>,
+}
+
+#[derive(Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ValidateWorkspaceResponse {
+    pub path: String,
+    pub source_type: String,
+    pub valid: bool,
+    pub classification: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub suggestions: Vec<SuggestionDto>,
+}
+
+#[derive(Serialize, JsonSchema)]
+pub struct SuggestionsResponse {
+    pub suggestions: Vec<SuggestionDto>,
+}
+
+/// Terminal history is snake_case upstream.
+#[derive(Serialize, JsonSchema)]
+pub struct TerminalHistoryDto {
+    pub id: String,
+    pub session_id: String,
+    pub entry_type: String,
+    pub content: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i32>,
+    pub created_at: String,
+}
+
+impl From<&TerminalHistoryEntry> for TerminalHistoryDto {
+    fn from(entry: &TerminalHistoryEntry) -> Self {
+        TerminalHistoryDto {
+            id: entry.id.clone(),
+            session_id: entry.session_id.to_string(),
+            entry_type: entry.entry_type.clone(),
+            content: entry.content.clone(),
+            exit_code: entry.exit_code,
+            created_at: rfc3339(entry.created_at),
+        }
+    }
+}
+
+#[derive(Serialize, JsonSchema)]
+pub struct TerminalHistoryResponse {
+    pub history: Vec<TerminalHistoryDto>,
+}
+
+#[derive(Serialize, JsonSchema)]
+pub struct ModelsResponse {
+    pub models: Vec<serde_json::Value>,
+}
+
+/// Reads a field that may be absent (outer `None`), `null` (`Some(None)`) or a value.
+fn double_option<'de, D>(deserializer: D) -> Result<Option<Option<String>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    Option::<String>::deserialize(deserializer).map(Some)
+}

@@ -1,0 +1,59 @@
+//! The one table from `ErrorKind` to HTTP status, and the JSON error envelope.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use discobot_core::{Error, ErrorKind};
+use serde_json::json;
+
+/// An error on its way to becoming a response: `{"error": "<message>"}` with the status
+/// of its kind. Internal errors are logged here, once, and shown without detail.
+#[derive(Debug)]
+pub struct ApiError(pub Error);
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+impl From<Error> for ApiError {
+    fn from(error: Error) -> Self {
+        ApiError(error)
+    }
+}
+
+impl ApiError {
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        ApiError(Error::invalid(message))
+    }
+}
+
+/// The one place where a domain error kind becomes a status code.
+pub fn status_for(kind: ErrorKind) -> StatusCode {
+    match kind {
+        ErrorKind::InvalidInput => StatusCode::BAD_REQUEST,
+        ErrorKind::Unauthenticated => StatusCode::UNAUTHORIZED,
+        ErrorKind::Forbidden => StatusCode::FORBIDDEN,
+        ErrorKind::NotFound => StatusCode::NOT_FOUND,
+        ErrorKind::Conflict => StatusCode::CONFLICT,
+        ErrorKind::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        ErrorKind::NotImplemented => StatusCode::NOT_IMPLEMENTED,
+        ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = status_for(self.0.kind);
+        let message = if self.0.kind == ErrorKind::Internal {
+            tracing::error!(error = %self.0.message, "internal error");
+            "internal server error".to_owned()
+        } else {
+            self.0.message
+        };
+        error_response(status, &message)
+    }
+}
+
+/// `{"error": message}` as `application/json` with `status`.
+pub fn error_response(status: StatusCode, message: &str) -> Response {
+    (status, Json(json!({ "error": message }))).into_response()
+}

@@ -1,0 +1,1213 @@
+//! The route table: every route with its method, path, handler name, group, guard and
+//! documentation, in one list that builds the router, `GET /api/routes` and the OpenAPI
+//! document alike, so the three can never disagree.
+
+use axum::Router;
+use axum::handler::Handler;
+use axum::middleware::from_fn_with_state;
+use axum::routing::{MethodRouter, delete, get, patch, post, put};
+use schemars::{JsonSchema, Schema, SchemaGenerator};
+
+use crate::dto::*;
+use crate::handlers::{events, members, meta, preferences, projects, sessions, workspaces};
+use crate::middleware::require_member;
+use crate::state::AppState;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Method {
+    Get,
+    Post,
+    Put,
+    Patch,
+    Delete,
+}
+
+impl Method {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Post => "POST",
+            Method::Put => "PUT",
+            Method::Patch => "PATCH",
+            Method::Delete => "DELETE",
+        }
+    }
+}
+
+/// Who may call a route.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Guard {
+    /// Anyone (health, meta, auth).
+    Public,
+    /// Any signed-in user (anonymous mode: everyone).
+    User,
+    /// Members of the project in the path.
+    Member,
+}
+
+type SchemaFn = fn(&mut SchemaGenerator) -> Schema;
+
+/// A documented route.
+#[derive(Clone, Copy)]
+pub struct RouteSpec {
+    pub method: Method,
+    pub path: &'static str,
+    pub handler: &'static str,
+    pub group: &'static str,
+    pub description: &'static str,
+    pub guard: Guard,
+    /// `(name, description)` of each query parameter.
+    pub query: &'static [(&'static str, &'static str)],
+    pub request: Option<SchemaFn>,
+    pub response: Option<SchemaFn>,
+    /// The status of a successful answer.
+    pub success: u16,
+    /// Whether the answer is a stream (`text/event-stream`) rather than JSON.
+    pub streaming: bool,
+    /// Whether the route is registered but its feature has not been built yet (501).
+    pub planned: bool,
+}
+
+fn schema<T: JsonSchema>(generator: &mut SchemaGenerator) -> Schema {
+    generator.subschema_for::<T>()
+}
+
+const fn spec(
+    method: Method,
+    path: &'static str,
+    handler: &'static str,
+    group: &'static str,
+    description: &'static str,
+    guard: Guard,
+) -> RouteSpec {
+    RouteSpec {
+        method,
+        path,
+        handler,
+        group,
+        description,
+        guard,
+        query: &[],
+        request: None,
+        response: None,
+        success: 200,
+        streaming: false,
+        planned: false,
+    }
+}
+
+impl RouteSpec {
+    const fn query(mut self, query: &'static [(&'static str, &'static str)]) -> Self {
+        self.query = query;
+        self
+    }
+    fn request<T: JsonSchema>(mut self) -> Self {
+        self.request = Some(schema::<T>);
+        self
+    }
+    fn response<T: JsonSchema>(mut self) -> Self {
+        self.response = Some(schema::<T>);
+        self
+    }
+    const fn created(mut self) -> Self {
+        self.success = 201;
+        self
+    }
+    const fn streaming(mut self) -> Self {
+        self.streaming = true;
+        self
+    }
+}
+
+/// Collects specs and the router together.
+struct Table {
+    /// `None` when only the specs are wanted (for `GET /api/routes` and OpenAPI).
+    state: Option<AppState>,
+    specs: Vec<RouteSpec>,
+    router: Router<AppState>,
+}
+
+impl Table {
+    fn add<H, T>(&mut self, spec: RouteSpec, handler: H)
+    where
+        H: Handler<T, AppState>,
+        T: 'static,
+    {
+        let method_router: MethodRouter<AppState> = match spec.method {
+            Method::Get => get(handler),
+            Method::Post => post(handler),
+            Method::Put => put(handler),
+            Method::Patch => patch(handler),
+            Method::Delete => delete(handler),
+        };
+        self.add_method_router(spec, method_router);
+    }
+
+    /// Registers a seed route whose feature arrives with a later issue: it answers 501
+    /// with a JSON error naming the handler.
+    fn planned(&mut self, mut spec: RouteSpec) {
+        spec.planned = true;
+        let handler = spec.handler;
+        let method_router: MethodRouter<AppState> = match spec.method {
+            Method::Get => get(move || meta::not_implemented(handler)),
+            Method::Post => post(move || meta::not_implemented(handler)),
+            Method::Put => put(move || meta::not_implemented(handler)),
+            Method::Patch => patch(move || meta::not_implemented(handler)),
+            Method::Delete => delete(move || meta::not_implemented(handler)),
+        };
+        self.add_method_router(spec, method_router);
+    }
+
+    fn add_method_router(&mut self, spec: RouteSpec, method_router: MethodRouter<AppState>) {
+        self.specs.push(spec);
+        let Some(state) = &self.state else {
+            return;
+        };
+        let method_router = match spec.guard {
+            Guard::Member => {
+                method_router.route_layer(from_fn_with_state(state.clone(), require_member))
+            }
+            Guard::Public | Guard::User => method_router,
+        };
+        let router = std::mem::take(&mut self.router);
+        // Upstream answers both with and without a trailing slash.
+        let router = router.route(spec.path, method_router.clone());
+        self.router = router.route(&format!("{}/", spec.path), method_router);
+    }
+}
+
+/// Every route's documentation, in registration order.
+pub fn route_specs() -> Vec<RouteSpec> {
+    build(None).0
+}
+
+pub(crate) fn build_router(state: AppState) -> (Vec<RouteSpec>, Router<AppState>) {
+    build(Some(state))
+}
+
+macro_rules! p {
+    ($suffix:literal) => {
+        concat!("/api/projects/{projectId}", $suffix)
+    };
+}
+
+fn build(state: Option<AppState>) -> (Vec<RouteSpec>, Router<AppState>) {
+    use Guard::{Member, Public, User};
+    use Method::{Delete, Get, Patch, Post, Put};
+    let mut t = Table {
+        state,
+        specs: Vec::new(),
+        router: Router::new(),
+    };
+
+    // Health and meta.
+    t.add(
+        spec(Get, "/health", "Health", "Health", "Liveness probe", Public),
+        meta::health,
+    );
+    t.add(
+        spec(
+            Get,
+            "/api/status",
+            "GetSystemStatus",
+            "Health",
+            "System requirements and start-up tasks",
+            Public,
+        ),
+        meta::system_status,
+    );
+    t.add(
+        spec(
+            Get,
+            "/api/server-config",
+            "GetServerConfig",
+            "Health",
+            "Public server configuration for the UI",
+            Public,
+        ),
+        meta::server_config,
+    );
+    t.add(
+        spec(
+            Get,
+            "/api/support-info",
+            "GetSupportInfo",
+            "Health",
+            "Diagnostics for support (no secrets)",
+            Public,
+        ),
+        meta::support_info,
+    );
+    t.add(
+        spec(
+            Get,
+            "/api/routes",
+            "GetRoutes",
+            "Health",
+            "Every route with method, path, handler and description",
+            Public,
+        ),
+        meta::get_routes,
+    );
+    t.add(
+        spec(
+            Get,
+            "/api/openapi.json",
+            "GetOpenAPI",
+            "Health",
+            "OpenAPI 3.1 document of every route",
+            Public,
+        ),
+        meta::openapi,
+    );
+
+    // Auth (anonymous mode until the auth issue).
+    t.add(
+        spec(
+            Get,
+            "/auth/login",
+            "AuthLogin",
+            "Auth",
+            "Start an OIDC login",
+            Public,
+        )
+        .query(&[("return_to", "where to go after login")]),
+        meta::auth_login,
+    );
+    t.add(
+        spec(
+            Get,
+            "/auth/callback",
+            "AuthCallback",
+            "Auth",
+            "OIDC redirect target",
+            Public,
+        ),
+        meta::auth_callback,
+    );
+    t.add(
+        spec(
+            Post,
+            "/auth/logout",
+            "AuthLogout",
+            "Auth",
+            "End the login session",
+            Public,
+        )
+        .response::<SuccessResponse>(),
+        meta::auth_logout,
+    );
+    t.add(
+        spec(
+            Get,
+            "/auth/me",
+            "AuthMe",
+            "Auth",
+            "The current user",
+            Public,
+        ),
+        meta::auth_me,
+    );
+
+    // Preferences.
+    t.add(
+        spec(
+            Get,
+            "/api/preferences",
+            "ListPreferences",
+            "Preferences",
+            "All preferences of the user",
+            User,
+        )
+        .response::<PreferencesResponse>(),
+        preferences::list_preferences,
+    );
+    t.add(
+        spec(
+            Put,
+            "/api/preferences",
+            "SetPreferences",
+            "Preferences",
+            "Set several preferences at once",
+            User,
+        )
+        .request::<SetPreferencesRequest>()
+        .response::<PreferencesResponse>(),
+        preferences::set_preferences,
+    );
+    t.add(
+        spec(
+            Get,
+            "/api/preferences/{key}",
+            "GetPreference",
+            "Preferences",
+            "One preference",
+            User,
+        )
+        .response::<PreferenceDto>(),
+        preferences::get_preference,
+    );
+    t.add(
+        spec(
+            Put,
+            "/api/preferences/{key}",
+            "SetPreference",
+            "Preferences",
+            "Create or update a preference",
+            User,
+        )
+        .request::<SetPreferenceRequest>()
+        .response::<PreferenceDto>(),
+        preferences::set_preference,
+    );
+    t.add(
+        spec(
+            Delete,
+            "/api/preferences/{key}",
+            "DeletePreference",
+            "Preferences",
+            "Delete a preference",
+            User,
+        )
+        .response::<SuccessResponse>(),
+        preferences::delete_preference,
+    );
+
+    // Projects.
+    t.add(
+        spec(
+            Get,
+            "/api/projects",
+            "ListProjects",
+            "Projects",
+            "Projects the user is a member of",
+            User,
+        )
+        .response::<Vec<ProjectDto>>(),
+        projects::list_projects,
+    );
+    t.add(
+        spec(
+            Post,
+            "/api/projects",
+            "CreateProject",
+            "Projects",
+            "Create a project owned by the user",
+            User,
+        )
+        .request::<ProjectRequest>()
+        .response::<ProjectDto>()
+        .created(),
+        projects::create_project,
+    );
+    t.add(
+        spec(
+            Get,
+            p!("/events"),
+            "Events",
+            "Events",
+            "Project event stream (SSE) with replay",
+            Member,
+        )
+        .query(&[
+            ("since", "RFC 3339 time or unix seconds"),
+            ("after", "event id"),
+        ])
+        .streaming(),
+        events::events,
+    );
+    t.planned(spec(
+        Get,
+        p!("/ws"),
+        "ChatWebSocket",
+        "Chat",
+        "Multiplexed chat, service and event streams (WebSocket)",
+        Member,
+    ));
+    t.add(
+        spec(Get, P_ROOT, "GetProject", "Projects", "One project", Member).response::<ProjectDto>(),
+        projects::get_project,
+    );
+    t.add(
+        spec(
+            Put,
+            P_ROOT,
+            "UpdateProject",
+            "Projects",
+            "Rename a project (admin)",
+            Member,
+        )
+        .request::<ProjectRequest>()
+        .response::<ProjectDto>(),
+        projects::update_project,
+    );
+    t.add(
+        spec(
+            Delete,
+            P_ROOT,
+            "DeleteProject",
+            "Projects",
+            "Delete a project (owner)",
+            Member,
+        )
+        .response::<SuccessResponse>(),
+        projects::delete_project,
+    );
+
+    // Members and invitations.
+    t.add(
+        spec(
+            Get,
+            p!("/members"),
+            "ListProjectMembers",
+            "Members",
+            "Project members",
+            Member,
+        )
+        .response::<Vec<MemberDto>>(),
+        members::list_members,
+    );
+    t.add(
+        spec(
+            Delete,
+            p!("/members/{userId}"),
+            "RemoveProjectMember",
+            "Members",
+            "Remove a member (admin)",
+            Member,
+        )
+        .response::<SuccessResponse>(),
+        members::remove_member,
+    );
+    t.add(
+        spec(
+            Post,
+            p!("/invitations"),
+            "CreateInvitation",
+            "Members",
+            "Invite someone by email (admin)",
+            Member,
+        )
+        .request::<InvitationRequest>()
+        .response::<InvitationDto>()
+        .created(),
+        members::create_invitation,
+    );
+    t.add(
+        spec(
+            Post,
+            p!("/invitations/{token}/accept"),
+            "AcceptInvitation",
+            "Members",
+            "Join a project with an invitation token",
+            User,
+        )
+        .response::<SuccessResponse>(),
+        members::accept_invitation,
+    );
+
+    // Cache volumes, models, providers.
+    t.add(
+        spec(
+            Get,
+            p!("/cache"),
+            "ListProjectCacheVolumes",
+            "Cache",
+            "Cache volumes of the project",
+            Member,
+        ),
+        meta::list_cache_volumes,
+    );
+    t.add(
+        spec(
+            Delete,
+            p!("/cache"),
+            "DeleteProjectCacheVolume",
+            "Cache",
+            "Delete the project cache volume (admin)",
+            Member,
+        ),
+        meta::delete_cache_volume,
+    );
+    t.add(
+        spec(
+            Get,
+            p!("/models"),
+            "GetProjectModels",
+            "Models",
+            "Models available with the project's credentials",
+            Member,
+        )
+        .response::<ModelsResponse>(),
+        meta::project_models,
+    );
+    t.add(
+        spec(
+            Get,
+            p!("/workspaces/providers"),
+            "GetProviders",
+            "Providers",
+            "Sandbox providers and their status",
+            Member,
+        ),
+        meta::get_providers,
+    );
+    t.add(
+        spec(
+            Get,
+            p!("/workspaces/providers/{provider}"),
+            "GetProvider",
+            "Providers",
+            "One sandbox provider's status",
+            Member,
+        ),
+        meta::get_provider,
+    );
+
+    // Workspaces.
+    t.add(
+        spec(
+            Get,
+            p!("/workspaces"),
+            "ListWorkspaces",
+            "Workspaces",
+            "Workspaces of the project",
+            Member,
+        )
+        .response::<WorkspacesResponse>(),
+        workspaces::list_workspaces,
+    );
+    t.add(
+        spec(
+            Post,
+            p!("/workspaces"),
+            "CreateWorkspace",
+            "Workspaces",
+            "Register a local folder or a git URL",
+            Member,
+        )
+        .request::<CreateWorkspaceRequest>()
+        .response::<WorkspaceDto>()
+        .created(),
+        workspaces::create_workspace,
+    );
+    t.add(
+        spec(
+            Post,
+            p!("/workspaces/validate"),
+            "ValidateWorkspace",
+            "Workspaces",
+            "Check a path or repository before creating a workspace",
+            Member,
+        )
+        .request::<ValidateWorkspaceRequest>()
+        .response::<ValidateWorkspaceResponse>(),
+        workspaces::validate_workspace,
+    );
+    t.add(
+        spec(
+            Get,
+            p!("/workspaces/{workspaceId}"),
+            "GetWorkspace",
+            "Workspaces",
+            "One workspace with its sessions",
+            Member,
+        )
+        .response::<WorkspaceDto>(),
+        workspaces::get_workspace,
+    );
+    t.add(
+        spec(
+            Put,
+            p!("/workspaces/{workspaceId}"),
+            "UpdateWorkspace",
+            "Workspaces",
+            "Change a workspace's path or display name",
+            Member,
+        )
+        .request::<UpdateWorkspaceRequest>()
+        .response::<WorkspaceDto>(),
+        workspaces::update_workspace,
+    );
+    t.add(
+        spec(
+            Delete,
+            p!("/workspaces/{workspaceId}"),
+            "DeleteWorkspace",
+            "Workspaces",
+            "Delete a workspace and its sessions",
+            Member,
+        )
+        .query(&[(
+            "deleteFiles",
+            "also remove a working directory discobot created",
+        )])
+        .response::<SuccessResponse>(),
+        workspaces::delete_workspace,
+    );
+    for (method, suffix, handler, description) in WORKSPACE_GIT {
+        t.planned(spec(*method, suffix, handler, "Git", description, Member));
+    }
+
+    // Sessions.
+    t.add(
+        spec(
+            Get,
+            p!("/sessions"),
+            "ListSessions",
+            "Sessions",
+            "Sessions of the project",
+            Member,
+        )
+        .response::<SessionsResponse>(),
+        sessions::list_sessions,
+    );
+    t.add(
+        spec(
+            Post,
+            p!("/sessions"),
+            "CreateSession",
+            "Sessions",
+            "Create a session (and its sandbox)",
+            Member,
+        )
+        .request::<CreateSessionRequest>()
+        .response::<CreateSessionResponse>(),
+        sessions::create_session,
+    );
+    t.planned(spec(
+        Post,
+        p!("/sessions/{sessionId}/threads/{threadId}/chat"),
+        "Chat",
+        "Chat",
+        "Send a message (creates the session when new)",
+        Member,
+    ));
+    t.add(
+        spec(
+            Get,
+            p!("/sessions/{sessionId}"),
+            "GetSession",
+            "Sessions",
+            "One session",
+            Member,
+        )
+        .response::<SessionDto>(),
+        sessions::get_session,
+    );
+    t.add(
+        spec(
+            Put,
+            p!("/sessions/{sessionId}"),
+            "UpdateSession",
+            "Sessions",
+            "Rename a session or set its status",
+            Member,
+        )
+        .request::<UpdateSessionRequest>()
+        .response::<SessionDto>(),
+        sessions::update_session,
+    );
+    t.add(
+        spec(
+            Patch,
+            p!("/sessions/{sessionId}"),
+            "UpdateSession",
+            "Sessions",
+            "Rename a session or set its status",
+            Member,
+        )
+        .request::<UpdateSessionRequest>()
+        .response::<SessionDto>(),
+        sessions::update_session,
+    );
+    t.add(
+        spec(
+            Delete,
+            p!("/sessions/{sessionId}"),
+            "DeleteSession",
+            "Sessions",
+            "Delete a session and its sandbox (asynchronous)",
+            Member,
+        )
+        .response::<SuccessResponse>(),
+        sessions::delete_session,
+    );
+    for (method, suffix, handler, group, description) in SESSION_PLANNED {
+        t.planned(spec(*method, suffix, handler, group, description, Member));
+    }
+    t.add(
+        spec(
+            Get,
+            p!("/sessions/{sessionId}/terminal/history"),
+            "GetTerminalHistory",
+            "Terminal",
+            "Recorded terminal history, newest first",
+            Member,
+        )
+        .query(&[("limit", "maximum entries (default 100)")])
+        .response::<TerminalHistoryResponse>(),
+        sessions::get_terminal_history,
+    );
+    t.add(
+        spec(
+            Get,
+            p!("/sessions/{sessionId}/terminal/status"),
+            "GetTerminalStatus",
+            "Terminal",
+            "State of the session's sandbox",
+            Member,
+        ),
+        meta::terminal_status,
+    );
+    for (method, suffix, handler, group, description) in SESSION_PLANNED_LATE {
+        t.planned(spec(*method, suffix, handler, group, description, Member));
+    }
+    t.add(
+        spec(
+            Get,
+            p!("/auth-providers"),
+            "GetAuthProviders",
+            "Other",
+            "Credential providers the UI can offer",
+            Member,
+        ),
+        meta::auth_providers,
+    );
+    t.add(
+        spec(
+            Get,
+            p!("/suggestions"),
+            "GetSuggestions",
+            "Other",
+            "Directory suggestions for the path picker",
+            Member,
+        )
+        .query(&[("q", "path prefix"), ("type", "path")])
+        .response::<SuggestionsResponse>(),
+        workspaces::get_suggestions,
+    );
+    for (method, suffix, handler, description) in CREDENTIALS_PLANNED {
+        t.planned(spec(
+            *method,
+            suffix,
+            handler,
+            "Credentials",
+            description,
+            Member,
+        ));
+    }
+    (t.specs, t.router)
+}
+
+const P_ROOT: &str = "/api/projects/{projectId}";
+
+const WORKSPACE_GIT: &[(Method, &str, &str, &str)] = &[
+    (
+        Method::Get,
+        p!("/workspaces/{workspaceId}/git/status"),
+        "GetWorkspaceGitStatus",
+        "Git status of the workspace",
+    ),
+    (
+        Method::Post,
+        p!("/workspaces/{workspaceId}/git/fetch"),
+        "FetchWorkspace",
+        "Fetch from the remote",
+    ),
+    (
+        Method::Post,
+        p!("/workspaces/{workspaceId}/git/checkout"),
+        "CheckoutWorkspace",
+        "Check out a ref",
+    ),
+    (
+        Method::Get,
+        p!("/workspaces/{workspaceId}/git/branches"),
+        "GetWorkspaceBranches",
+        "Branches of the workspace",
+    ),
+    (
+        Method::Get,
+        p!("/workspaces/{workspaceId}/git/diff"),
+        "GetWorkspaceDiff",
+        "Diff of the workspace",
+    ),
+    (
+        Method::Get,
+        p!("/workspaces/{workspaceId}/git/files"),
+        "GetWorkspaceFileTree",
+        "File tree at a ref",
+    ),
+    (
+        Method::Get,
+        p!("/workspaces/{workspaceId}/git/file"),
+        "GetWorkspaceFileContent",
+        "File content at a ref",
+    ),
+    (
+        Method::Post,
+        p!("/workspaces/{workspaceId}/git/file"),
+        "WriteWorkspaceFile",
+        "Write a file",
+    ),
+    (
+        Method::Post,
+        p!("/workspaces/{workspaceId}/git/stage"),
+        "StageWorkspaceFiles",
+        "Stage files",
+    ),
+    (
+        Method::Post,
+        p!("/workspaces/{workspaceId}/git/commit"),
+        "CommitWorkspace",
+        "Commit staged changes",
+    ),
+    (
+        Method::Get,
+        p!("/workspaces/{workspaceId}/git/log"),
+        "GetWorkspaceLog",
+        "Commit history",
+    ),
+];
+
+const SESSION_PLANNED: &[(Method, &str, &str, &str, &str)] = &[
+    (
+        Method::Post,
+        p!("/sessions/{sessionId}/commit"),
+        "CommitSession",
+        "Sessions",
+        "Commit the session's work to the workspace (asynchronous)",
+    ),
+    (
+        Method::Post,
+        p!("/sessions/{sessionId}/rebase"),
+        "RebaseSession",
+        "Sessions",
+        "Rebase the session's work onto the workspace HEAD (asynchronous)",
+    ),
+    (
+        Method::Get,
+        p!("/sessions/{sessionId}/files"),
+        "ListSessionFiles",
+        "Files",
+        "List a directory of the session's workspace",
+    ),
+    (
+        Method::Get,
+        p!("/sessions/{sessionId}/files/search"),
+        "SearchSessionFiles",
+        "Files",
+        "Fuzzy file search",
+    ),
+    (
+        Method::Get,
+        p!("/sessions/{sessionId}/files/read"),
+        "ReadSessionFile",
+        "Files",
+        "Read a file",
+    ),
+    (
+        Method::Put,
+        p!("/sessions/{sessionId}/files/write"),
+        "WriteSessionFile",
+        "Files",
+        "Write a file",
+    ),
+    (
+        Method::Post,
+        p!("/sessions/{sessionId}/files/delete"),
+        "DeleteSessionFile",
+        "Files",
+        "Delete a file",
+    ),
+    (
+        Method::Post,
+        p!("/sessions/{sessionId}/files/rename"),
+        "RenameSessionFile",
+        "Files",
+        "Rename a file",
+    ),
+    (
+        Method::Get,
+        p!("/sessions/{sessionId}/diff"),
+        "GetSessionDiff",
+        "Files",
+        "Diff of the session's work",
+    ),
+    (
+        Method::Get,
+        p!("/sessions/{sessionId}/threads"),
+        "ListThreads",
+        "Threads",
+        "Chat threads of the session",
+    ),
+    (
+        Method::Post,
+        p!("/sessions/{sessionId}/threads"),
+        "CreateThread",
+        "Threads",
+        "Create a thread",
+    ),
+    (
+        Method::Get,
+        p!("/sessions/{sessionId}/threads/{threadId}"),
+        "GetThread",
+        "Threads",
+        "One thread",
+    ),
+    (
+        Method::Put,
+        p!("/sessions/{sessionId}/threads/{threadId}"),
+        "UpdateThread",
+        "Threads",
+        "Update a thread",
+    ),
+    (
+        Method::Patch,
+        p!("/sessions/{sessionId}/threads/{threadId}"),
+        "UpdateThread",
+        "Threads",
+        "Update a thread",
+    ),
+    (
+        Method::Delete,
+        p!("/sessions/{sessionId}/threads/{threadId}"),
+        "DeleteThread",
+        "Threads",
+        "Delete a thread",
+    ),
+    (
+        Method::Delete,
+        p!("/sessions/{sessionId}/threads/{threadId}/queue/{queueId}"),
+        "DeleteQueuedPrompt",
+        "Threads",
+        "Drop a queued prompt",
+    ),
+    (
+        Method::Get,
+        p!("/sessions/{sessionId}/threads/{threadId}/stream"),
+        "ChatStream",
+        "Chat",
+        "Resumable chat stream (SSE)",
+    ),
+    (
+        Method::Post,
+        p!("/sessions/{sessionId}/threads/{threadId}/cancel"),
+        "ChatCancel",
+        "Chat",
+        "Cancel the running turn",
+    ),
+    (
+        Method::Get,
+        p!("/sessions/{sessionId}/threads/{threadId}/question/{questionId}"),
+        "ChatQuestion",
+        "Chat",
+        "A pending question of the agent",
+    ),
+    (
+        Method::Post,
+        p!("/sessions/{sessionId}/threads/{threadId}/answer/{questionId}"),
+        "ChatAnswer",
+        "Chat",
+        "Answer the agent's question",
+    ),
+    (
+        Method::Get,
+        p!("/sessions/{sessionId}/credentials"),
+        "ListSessionCredentialAssignments",
+        "Credentials",
+        "Credentials assigned to the session",
+    ),
+    (
+        Method::Put,
+        p!("/sessions/{sessionId}/credentials"),
+        "SetSessionCredentialAssignments",
+        "Credentials",
+        "Replace the session's credential assignments",
+    ),
+    (
+        Method::Get,
+        p!("/sessions/{sessionId}/terminal/ws"),
+        "TerminalWebSocket",
+        "Terminal",
+        "Terminal in the sandbox (WebSocket)",
+    ),
+];
+
+const SESSION_PLANNED_LATE: &[(Method, &str, &str, &str, &str)] = &[
+    (
+        Method::Get,
+        p!("/sessions/{sessionId}/hooks/status"),
+        "GetHooksStatus",
+        "Hooks",
+        "Status of the sandbox hooks",
+    ),
+    (
+        Method::Get,
+        p!("/sessions/{sessionId}/hooks/{hookId}/output"),
+        "GetHookOutput",
+        "Hooks",
+        "Output of a hook",
+    ),
+    (
+        Method::Get,
+        p!("/sessions/{sessionId}/hooks/{hookId}/output/download"),
+        "DownloadHookOutput",
+        "Hooks",
+        "Download a hook's output",
+    ),
+    (
+        Method::Post,
+        p!("/sessions/{sessionId}/hooks/{hookId}/rerun"),
+        "RerunHook",
+        "Hooks",
+        "Run a hook again",
+    ),
+    (
+        Method::Get,
+        p!("/sessions/{sessionId}/services"),
+        "ListServices",
+        "Services",
+        "Services of the sandbox",
+    ),
+    (
+        Method::Post,
+        p!("/sessions/{sessionId}/services/{serviceId}/start"),
+        "StartService",
+        "Services",
+        "Start a service",
+    ),
+    (
+        Method::Post,
+        p!("/sessions/{sessionId}/services/{serviceId}/stop"),
+        "StopService",
+        "Services",
+        "Stop a service",
+    ),
+    (
+        Method::Get,
+        p!("/sessions/{sessionId}/services/{serviceId}/output"),
+        "GetServiceOutput",
+        "Services",
+        "Service output (SSE)",
+    ),
+    (
+        Method::Get,
+        p!("/sessions/{sessionId}/models"),
+        "GetSessionModels",
+        "Sessions",
+        "Models available to the session",
+    ),
+];
+
+const CREDENTIALS_PLANNED: &[(Method, &str, &str, &str)] = &[
+    (
+        Method::Get,
+        p!("/credentials/types"),
+        "GetCredentialTypes",
+        "Credential types the UI can create",
+    ),
+    (
+        Method::Get,
+        p!("/credentials"),
+        "ListCredentials",
+        "Credentials of the project (no secrets)",
+    ),
+    (
+        Method::Post,
+        p!("/credentials"),
+        "CreateCredential",
+        "Create or update a credential",
+    ),
+    (
+        Method::Get,
+        p!("/credentials/{provider}"),
+        "GetCredential",
+        "One credential (no secrets)",
+    ),
+    (
+        Method::Delete,
+        p!("/credentials/{provider}"),
+        "DeleteCredential",
+        "Delete a credential",
+    ),
+    (
+        Method::Post,
+        p!("/credentials/{provider}/refresh"),
+        "RefreshCredential",
+        "Refresh an OAuth credential",
+    ),
+    (
+        Method::Post,
+        p!("/credentials/anthropic/authorize"),
+        "AnthropicAuthorize",
+        "Start Anthropic OAuth",
+    ),
+    (
+        Method::Post,
+        p!("/credentials/anthropic/exchange"),
+        "AnthropicExchange",
+        "Finish Anthropic OAuth",
+    ),
+    (
+        Method::Post,
+        p!("/credentials/github-copilot/device-code"),
+        "GitHubCopilotDeviceCode",
+        "Start the Copilot device flow",
+    ),
+    (
+        Method::Post,
+        p!("/credentials/github-copilot/poll"),
+        "GitHubCopilotPoll",
+        "Poll the Copilot device flow",
+    ),
+    (
+        Method::Post,
+        p!("/credentials/github-git/device-code"),
+        "GitHubDeviceCode",
+        "Start the GitHub device flow",
+    ),
+    (
+        Method::Post,
+        p!("/credentials/github-git/poll"),
+        "GitHubPoll",
+        "Poll the GitHub device flow",
+    ),
+    (
+        Method::Post,
+        p!("/credentials/codex/authorize"),
+        "CodexAuthorize",
+        "Start Codex OAuth",
+    ),
+    (
+        Method::Post,
+        p!("/credentials/codex/exchange"),
+        "CodexExchange",
+        "Finish Codex OAuth",
+    ),
+    (
+        Method::Post,
+        p!("/credentials/codex/device-code"),
+        "CodexDeviceCode",
+        "Start the Codex device flow",
+    ),
+    (
+        Method::Post,
+        p!("/credentials/codex/poll"),
+        "CodexPoll",
+        "Poll the Codex device flow",
+    ),
+    (
+        Method::Post,
+        p!("/credentials/codex/callback-status"),
+        "CodexCallbackStatus",
+        "State of the Codex loopback callback",
+    ),
+    (
+        Method::Post,
+        p!("/credentials/mcp"),
+        "PostMCPToken",
+        "Store an MCP OAuth token from the agent",
+    ),
+];

@@ -1,0 +1,13 @@
+//! Integration tests of the store, each on SQLite and on PostgreSQL.
+
+mod common;
+
+mod concurrency;
+mod events;
+mod jobs;
+mod members;
+mod preferences;
+mod projects;
+mod sessions;
+mod sqlite;
+mod workspaces;

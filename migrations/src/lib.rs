@@ -1,0 +1,18 @@
+//! The database schema of discobot as sea-orm migrations, for SQLite and PostgreSQL alike.
+#![doc = include_str!("../README.md")]
+
+use sea_orm_migration::prelude::*;
+
+pub use sea_orm_migration::MigratorTrait;
+
+mod m20261125_000001_initial;
+
+/// Every migration, oldest first. Append new ones at the end; never edit an applied one.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261125_000001_initial::Migration)]
+    }
+}
