@@ -37,6 +37,10 @@ pub struct Config {
     #[arg(long, env = "DISCOBOT_DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
 
+    /// PostgreSQL schema to use instead of the role's default search path (created when missing).
+    #[arg(long, env = "DISCOBOT_DATABASE_SCHEMA")]
+    pub database_schema: Option<String>,
+
     /// PostgreSQL connection pool size.
     #[arg(long, env = "DISCOBOT_DATABASE_MAX_CONNECTIONS", default_value_t = 16)]
     pub database_max_connections: u32,

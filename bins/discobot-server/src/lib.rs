@@ -52,6 +52,7 @@ impl Server {
         }
         let mut store_config = StoreConfig::new(config.database_url());
         store_config.max_connections = config.database_max_connections;
+        store_config.pg_schema = config.database_schema.clone();
         let store = Arc::new(
             Store::connect(store_config)
                 .await
