@@ -261,10 +261,11 @@ async fn connect_sqlite_file(
     let writer = SqlxSqliteConnector::from_sqlx_sqlite_pool(writer);
     migrate(&writer, Backend::Sqlite).await?;
 
-    // The journal mode is a property of the file, already WAL; setting it again from a
-    // read-only connection would need a write.
+    // WAL is a property of the file, switched on by the writer above; asking for it again
+    // from a read-only connection is a no-op that confirms it.
     let reader_options = sqlite_common(options)
         .read_only(true)
+        .journal_mode(SqliteJournalMode::Wal)
         .pragma("query_only", "ON");
     let reader = sqlite_pool(SQLITE_READERS)
         .connect_with(reader_options)
@@ -329,7 +330,7 @@ async fn connect_postgres(url: &str, config: &StoreConfig) -> Result<Store, Stor
     }
     let mut options = ConnectOptions::new(url);
     options
-        .max_connections(config.max_connections.max(2))
+        .max_connections(config.max_connections.max(1))
         .acquire_timeout(Duration::from_secs(30))
         .sqlx_logging(false);
     if let Some(schema) = &config.pg_schema {

@@ -269,12 +269,11 @@ impl App {
             },
         )
         .await;
-        if delete_files {
-            if let Some(dir) = workspace.work_dir.as_deref().map(PathBuf::from) {
-                if self.is_managed_dir(&workspace, &dir) {
-                    self.ports.git.remove_dir(&dir).await?;
-                }
-            }
+        let work_dir = workspace.work_dir.as_deref().map(PathBuf::from);
+        if let Some(dir) =
+            work_dir.filter(|dir| delete_files && self.is_managed_dir(&workspace, dir))
+        {
+            self.ports.git.remove_dir(&dir).await?;
         }
         Ok(())
     }

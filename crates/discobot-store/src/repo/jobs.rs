@@ -25,6 +25,9 @@ const CLAIM_CANDIDATES: usize = 10;
 /// The error a job gets when its lease ran out during its last allowed attempt.
 const LEASE_EXPIRED_LAST_ATTEMPT: &str = "lease expired after the last attempt";
 
+/// The conflict message of `enqueue` when the resource already has a job.
+const RESOURCE_TAKEN: &str = "job already exists for resource";
+
 const PENDING: &str = "pending";
 const RUNNING: &str = "running";
 
@@ -223,7 +226,7 @@ impl JobQueue for Store {
         let payload = serde_json::to_string(&job.payload)
             .map_err(|e| StoreError::other(format!("cannot encode job payload: {e}")))?;
         let created_at = ts(job.created_at);
-        let result = jobs::Entity::insert(jobs::ActiveModel {
+        let row = jobs::ActiveModel {
             id: Set(job.id.as_str().to_owned()),
             job_type: Set(job.job_type.as_str().to_owned()),
             payload: Set(payload),
@@ -242,21 +245,48 @@ impl JobQueue for Store {
             resource_type: Set(job.resource_type.clone()),
             resource_id: Set(job.resource_id.clone()),
             allow_duplicates: Set(job.allow_duplicates),
-        })
-        .exec_without_returning(&self.writer)
-        .await;
-        match result.db() {
-            Ok(_) => Ok(()),
-            // The partial unique index on (resource_type, resource_id) makes the check
-            // atomic; a clash on the primary key is a reused job id.
-            Err(StoreError::Conflict(message)) if is_primary_key_clash(&message) => {
-                Err(StoreError::Conflict("job id already exists".into()).into())
-            }
-            Err(StoreError::Conflict(_)) => Err(discobot_core::Error::conflict(
-                "job already exists for resource",
-            )),
-            Err(other) => Err(other.into()),
+        };
+        let txn = self.writer.begin().await.db()?;
+        if self.backend == Backend::Postgres {
+            // Enqueues of one resource take turns, so the check below sees every job
+            // committed before it (SQLite's single writer gives the same order).
+            let key = format!("enqueue:{}:{}", job.resource_type, job.resource_id);
+            let statement = self.statement(
+                "SELECT pg_advisory_xact_lock(hashtext(current_schema() || ':' || $1))",
+                [key.into()],
+            );
+            txn.execute_raw(statement).await.db()?;
         }
+        if !job.allow_duplicates {
+            let active = jobs::Entity::find()
+                .filter(jobs::Column::ResourceType.eq(job.resource_type.as_str()))
+                .filter(jobs::Column::ResourceId.eq(job.resource_id.as_str()))
+                .filter(jobs::Column::Status.is_in([PENDING, RUNNING]))
+                .one(&txn)
+                .await
+                .db()?;
+            if active.is_some() {
+                return Err(discobot_core::Error::conflict(RESOURCE_TAKEN));
+            }
+        }
+        match jobs::Entity::insert(row)
+            .exec_without_returning(&txn)
+            .await
+            .db()
+        {
+            Ok(_) => {}
+            // The partial unique index on (resource_type, resource_id) backs the check up;
+            // a clash on the primary key is a reused job id.
+            Err(StoreError::Conflict(message)) if is_primary_key_clash(&message) => {
+                return Err(StoreError::Conflict("job id already exists".into()).into());
+            }
+            Err(StoreError::Conflict(_)) => {
+                return Err(discobot_core::Error::conflict(RESOURCE_TAKEN));
+            }
+            Err(other) => return Err(other.into()),
+        }
+        txn.commit().await.db()?;
+        Ok(())
     }
 
     async fn claim(

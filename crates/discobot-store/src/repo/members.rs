@@ -132,7 +132,7 @@ impl MemberRepo for Store {
         })
         .exec_without_returning(&txn)
         .await
-        .conflict_as("an invitation with this id or token already exists")?;
+        .conflict_as("an invitation for this email, or with this id or token, already exists")?;
         txn.commit().await.db()?;
         Ok(())
     }

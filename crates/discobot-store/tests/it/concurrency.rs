@@ -118,7 +118,7 @@ async fn concurrent_claims_serialise_resources(ctx: Ctx) {
     let first = ctx.store.clone();
     let second = ctx.second_store().await;
     let t = now();
-    // Commits allow duplicates, so several wait on each workspace.
+    // Jobs that allow duplicates, so several wait on each workspace.
     const JOBS: usize = 24;
     for i in 0..JOBS {
         let job = NewJob::new(
@@ -127,6 +127,11 @@ async fn concurrent_claims_serialise_resources(ctx: Ctx) {
             json!({"i": i}),
             t,
         );
+        let job = NewJob {
+            allow_duplicates: true,
+            max_attempts: 1,
+            ..job
+        };
         first.enqueue(&job).await.unwrap();
     }
     let running: Arc<Mutex<HashMap<String, usize>>> = Arc::default();

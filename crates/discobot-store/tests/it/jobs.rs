@@ -38,10 +38,26 @@ fn job(job_type: JobType, resource: &str, at: DateTime<Utc>) -> NewJob {
     )
 }
 
+/// A job of `job_type` that refuses to share its resource, whatever the type's spec says.
+fn exclusive(job_type: JobType, resource: &str, at: DateTime<Utc>) -> NewJob {
+    NewJob {
+        allow_duplicates: false,
+        ..job(job_type, resource, at)
+    }
+}
+
+/// A job of `job_type` that may share its resource.
+fn duplicable(job_type: JobType, resource: &str, at: DateTime<Utc>) -> NewJob {
+    NewJob {
+        allow_duplicates: true,
+        ..job(job_type, resource, at)
+    }
+}
+
 async fn enqueue_dedup_is_atomic_per_resource(ctx: Ctx) {
     let store = &ctx.store;
     let t = now();
-    let first = job(JobType::SessionInit, "s1", t);
+    let first = exclusive(JobType::SessionInit, "s1", t);
     store.enqueue(&first).await.unwrap();
     let stored = store.get_job(&first.id).await.unwrap().unwrap();
     assert_eq!(stored.status, JobStatus::Pending);
@@ -55,8 +71,8 @@ async fn enqueue_dedup_is_atomic_per_resource(ctx: Ctx) {
 
     // Same resource, same kind of exclusive job: refused, whatever the job type.
     for clash in [
-        job(JobType::SessionInit, "s1", t),
-        job(JobType::SessionDelete, "s1", t),
+        exclusive(JobType::SessionInit, "s1", t),
+        exclusive(JobType::SessionDelete, "s1", t),
     ] {
         let error = store.enqueue(&clash).await.unwrap_err();
         assert_eq!(error.kind, ErrorKind::Conflict);
@@ -88,24 +104,45 @@ async fn enqueue_dedup_is_atomic_per_resource(ctx: Ctx) {
     let claimed = claimed.expect("a session_init is due");
     let resource = claimed.resource_id.clone();
     let error = store
-        .enqueue(&job(JobType::SessionDelete, &resource, t))
+        .enqueue(&exclusive(JobType::SessionDelete, &resource, t))
         .await
         .unwrap_err();
     assert_eq!(error.kind, ErrorKind::Conflict);
+    // A job that allows duplicates joins the running one...
+    let extra = duplicable(JobType::SessionRebase, &resource, t);
+    store.enqueue(&extra).await.unwrap();
+    // ...and, while it is pending, an exclusive job is refused even after the first ends.
     assert!(
         store
             .finish(&claimed.id, "w", &JobOutcome::Completed, t)
             .await
             .unwrap()
     );
+    let error = store
+        .enqueue(&exclusive(JobType::SessionDelete, &resource, t))
+        .await
+        .unwrap_err();
+    assert_eq!(error.message, "job already exists for resource");
+    let rebase = store
+        .claim("w", &["session_rebase"], t, t + Duration::minutes(1))
+        .await
+        .unwrap()
+        .expect("the rebase is due");
+    assert_eq!(rebase.id, extra.id);
+    assert!(
+        store
+            .finish(&rebase.id, "w", &JobOutcome::Completed, t)
+            .await
+            .unwrap()
+    );
     store
-        .enqueue(&job(JobType::SessionDelete, &resource, t))
+        .enqueue(&exclusive(JobType::SessionDelete, &resource, t))
         .await
         .unwrap();
 
     // Jobs that allow duplicates stack up on one resource.
     let commits: Vec<NewJob> = (0..3)
-        .map(|_| job(JobType::SessionCommit, "ws1", t))
+        .map(|_| duplicable(JobType::SessionCommit, "ws1", t))
         .collect();
     for commit in &commits {
         store.enqueue(commit).await.unwrap();
@@ -207,9 +244,9 @@ async fn resource_jobs_run_one_at_a_time(ctx: Ctx) {
     let store = &ctx.store;
     let t = now();
     let lease = t + Duration::minutes(5);
-    let first = job(JobType::SessionCommit, "ws", t);
-    let second = job(JobType::SessionCommit, "ws", t + Duration::seconds(1));
-    let elsewhere = job(JobType::SessionCommit, "ws-other", t + Duration::seconds(2));
+    let first = duplicable(JobType::SessionCommit, "ws", t);
+    let second = duplicable(JobType::SessionCommit, "ws", t + Duration::seconds(1));
+    let elsewhere = duplicable(JobType::SessionCommit, "ws-other", t + Duration::seconds(2));
     for j in [&first, &second, &elsewhere] {
         store.enqueue(j).await.unwrap();
     }
@@ -346,7 +383,10 @@ async fn last_attempt_lease_expiry_fails_the_job(ctx: Ctx) {
     let store = &ctx.store;
     let t = now();
     // A commit gets one attempt.
-    let commit = job(JobType::SessionCommit, "ws", t);
+    let commit = NewJob {
+        max_attempts: 1,
+        ..duplicable(JobType::SessionCommit, "ws", t)
+    };
     store.enqueue(&commit).await.unwrap();
     let a = store
         .claim("w1", ALL_TYPES, t, t + Duration::seconds(10))
@@ -377,7 +417,7 @@ async fn last_attempt_lease_expiry_fails_the_job(ctx: Ctx) {
     );
 
     // A job waiting behind the dead one is not blocked by it.
-    let next = job(JobType::SessionCommit, "ws", later);
+    let next = duplicable(JobType::SessionCommit, "ws", later);
     store.enqueue(&next).await.unwrap();
     let got = store
         .claim("w2", ALL_TYPES, later, later + Duration::seconds(10))
@@ -490,7 +530,10 @@ async fn release_all_leases_requeues(ctx: Ctx) {
     let lease = t + Duration::minutes(10);
     let a = job(JobType::WorkspaceInit, "a", t);
     let b = job(JobType::SessionInit, "b", t);
-    let last_try = job(JobType::SessionCommit, "c", t);
+    let last_try = NewJob {
+        max_attempts: 1,
+        ..duplicable(JobType::SessionCommit, "c", t)
+    };
     let waiting = job(JobType::SessionDelete, "d", t);
     for j in [&a, &b, &last_try, &waiting] {
         store.enqueue(j).await.unwrap();

@@ -6,6 +6,7 @@ mod concurrency;
 mod events;
 mod jobs;
 mod members;
+mod migrations;
 mod preferences;
 mod projects;
 mod sessions;

@@ -124,7 +124,7 @@ async fn project_lifecycle(ctx: Ctx) {
     );
 
     first.name = "First, renamed".into();
-    first.updated_at = first.updated_at + Duration::seconds(5);
+    first.updated_at += Duration::seconds(5);
     store.update_project(&first).await.unwrap();
     assert_eq!(
         store.get_project(&first.id).await.unwrap().as_ref(),
