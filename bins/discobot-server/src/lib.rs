@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use discobot_core::app::{AppConfig, Ports};
-use discobot_core::ports::{NoSandbox, SandboxPort};
+use discobot_core::ports::{EventLog, NoSandbox, SandboxPort};
 use discobot_core::{App, ports::JobQueue};
 use discobot_events::{
     Broker, BrokerConfig, BrokerSubscriber, Dispatcher, DispatcherConfig, JobWakeup,
@@ -108,7 +108,15 @@ impl Server {
         ));
 
         let background = CancellationToken::new();
-        let mut loops = vec![tokio::spawn(broker.clone().run(background.clone()))];
+        // Read the event log's end before serving: every event stored after it reaches the
+        // subscribers, even those that connect before the poller's first round.
+        let event_watermark = store
+            .max_event_seq()
+            .await
+            .context("cannot read the event log")?;
+        let mut loops = vec![tokio::spawn(
+            broker.clone().run_from(event_watermark, background.clone()),
+        )];
         loops.push(tokio::spawn(discobot_events::purge_loop(
             store.clone(),
             config.event_retention,

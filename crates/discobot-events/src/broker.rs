@@ -164,9 +164,11 @@ impl Broker {
         );
     }
 
-    /// Polls the log until `shutdown`, then closes every subscription.
+    /// Polls the log until `shutdown`, then closes every subscription. Events stored before
+    /// the poller reads the log's end are not delivered live: a server should rather read
+    /// it before it accepts subscribers and call [`Broker::run_from`].
     pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
-        let mut cursor = Cursor::new(loop {
+        let watermark = loop {
             match self.log.max_event_seq().await {
                 Ok(seq) => break seq,
                 Err(error) => {
@@ -177,7 +179,15 @@ impl Broker {
                     }
                 }
             }
-        });
+        };
+        self.run_from(watermark, shutdown).await;
+    }
+
+    /// Like `run`, delivering every event after sequence number `watermark` (the log's end
+    /// when the server started), so that a subscriber that came before the poller's first
+    /// read still gets every later event.
+    pub async fn run_from(self: Arc<Self>, watermark: i64, shutdown: CancellationToken) {
+        let mut cursor = Cursor::new(watermark);
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => break,

@@ -1,16 +1,19 @@
 //! Wire types: the JSON shapes of the API (camelCase, as upstream), converted by hand from
 //! core types so that a domain change never silently changes the contract.
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
 use discobot_core::model::{
     Invitation, MemberWithUser, Preference, Project, Session, TerminalHistoryEntry, Workspace,
 };
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-/// RFC 3339 with as many fractional digits as needed (Go's `RFC3339Nano`).
+/// RFC 3339 with as many fractional digits as needed (Go's `RFC3339Nano`), to the
+/// microsecond: the databases keep microseconds, so a time answered right after a write is
+/// the same as the one read back later.
 pub fn rfc3339(at: DateTime<Utc>) -> String {
-    at.to_rfc3339_opts(SecondsFormat::AutoSi, true)
+    at.trunc_subsecs(6)
+        .to_rfc3339_opts(SecondsFormat::AutoSi, true)
 }
 
 /// RFC 3339 to the second, as upstream formats session and preference times.

@@ -43,9 +43,18 @@ where
 }
 
 /// Parses a JSON body, naming the problem (syntax, type, missing field) in the 400.
+///
+/// Every request body of the API is a JSON object. serde would also read a struct from a
+/// JSON array (`["x"]` as `{"name": "x"}`), so anything else is refused up front.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(ApiError::bad_request("Invalid request body: empty body"));
+    match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
+        None => return Err(ApiError::bad_request("Invalid request body: empty body")),
+        Some(b'{') => {}
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "Invalid request body: expected a JSON object",
+            ));
+        }
     }
     serde_json::from_slice(bytes)
         .map_err(|error| ApiError::bad_request(format!("Invalid request body: {error}")))

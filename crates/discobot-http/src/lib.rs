@@ -32,6 +32,10 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(middleware::method_not_allowed)
         .layer(axum::middleware::from_fn(middleware::identify))
         .layer(DefaultBodyLimit::max(state.0.info.max_body_bytes))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::limit_body,
+        ))
         .layer(cors)
         .layer(TraceLayer::new_for_http())
         .with_state(state)

@@ -14,6 +14,9 @@ pub enum StoreError {
     /// The SQLite file is held by another process.
     #[error("{0}")]
     Locked(String),
+    /// A value the database cannot store (PostgreSQL text cannot hold NUL characters).
+    #[error("{0}")]
+    Invalid(String),
     /// Anything else: connection failures, bad URLs, SQL errors, corrupt rows.
     #[error("{0}")]
     Other(String),
@@ -35,6 +38,9 @@ impl From<DbErr> for StoreError {
         if let Some(SqlErr::UniqueConstraintViolation(message)) = error.sql_err() {
             return StoreError::Conflict(format!("already exists: {message}"));
         }
+        if is_untextable(&error) {
+            return StoreError::Invalid("text must not contain NUL characters".into());
+        }
         match error {
             DbErr::RecordNotFound(message) => StoreError::NotFound(message),
             DbErr::RecordNotUpdated => StoreError::NotFound("record not found".into()),
@@ -47,12 +53,28 @@ impl From<StoreError> for discobot_core::Error {
     fn from(error: StoreError) -> Self {
         match error {
             StoreError::NotFound(message) => discobot_core::Error::not_found(message),
+            StoreError::Invalid(message) => discobot_core::Error::invalid(message),
             StoreError::Conflict(message) => discobot_core::Error::conflict(message),
             StoreError::Locked(message) | StoreError::Other(message) => {
                 discobot_core::Error::internal(message)
             }
         }
     }
+}
+
+/// PostgreSQL's answer to a NUL byte in a text parameter (SQLSTATE 22021,
+/// `character_not_in_repertoire`): input no row can match or hold, not a server fault.
+fn is_untextable(error: &DbErr) -> bool {
+    use sea_orm::RuntimeErr;
+    let (DbErr::Query(RuntimeErr::SqlxError(error)) | DbErr::Exec(RuntimeErr::SqlxError(error))) =
+        error
+    else {
+        return false;
+    };
+    error
+        .as_database_error()
+        .and_then(|error| error.code())
+        .is_some_and(|code| code == "22021")
 }
 
 /// `?`-friendly conversion of sea-orm results into store results.

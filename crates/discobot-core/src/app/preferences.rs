@@ -39,6 +39,12 @@ impl App {
                     "value of {key:?} is larger than {MAX_VALUE_BYTES} bytes"
                 )));
             }
+            // PostgreSQL text cannot hold NUL: refuse it on every backend alike.
+            if value.contains('\0') {
+                return Err(Error::invalid(format!(
+                    "value of {key:?} must not contain NUL characters"
+                )));
+            }
         }
         let now = Utc::now();
         self.ports

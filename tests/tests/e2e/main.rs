@@ -1,0 +1,14 @@
+//! End-to-end tests: the real server over real HTTP, on SQLite and PostgreSQL.
+//!
+//! Each scenario runs against a fresh server (temporary data dir; a fresh PostgreSQL schema
+//! for the `_postgres` variants, which need `DISCOBOT_TEST_DATABASE_URL`).
+
+mod bad_input;
+mod common;
+mod events;
+mod meta;
+mod openapi;
+mod projects;
+mod replicas;
+mod sessions;
+mod workspaces;
