@@ -262,7 +262,39 @@ async fn bench_backend(
         );
     }
 
-    // c. Idle memory.
+    // c. Idle memory, measured once the sessions' start-up jobs have settled: the load runs
+    //    measure the steady state "1,000 sessions in the store", not the job backlog.
+    let settled = Instant::now();
+    loop {
+        let list = client.get(&list_url).send().await?.bytes().await?;
+        let sessions = serde_json::from_slice::<Value>(&list)?;
+        let busy = sessions["sessions"].as_array().map_or(0, |sessions| {
+            sessions
+                .iter()
+                .filter(|session| {
+                    matches!(
+                        session["status"].as_str(),
+                        Some(
+                            "initializing"
+                                | "reinitializing"
+                                | "cloning"
+                                | "creating_sandbox"
+                                | "removing"
+                        )
+                    )
+                })
+                .count()
+        });
+        if busy == 0 {
+            break;
+        }
+        if settled.elapsed() > Duration::from_secs(120) {
+            println!("warning: {busy} sessions still starting after 120 s; measuring anyway");
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    println!("sessions settled in {:.1?}", settled.elapsed());
     tokio::time::sleep(Duration::from_secs(2)).await;
     let idle_rss = rss_bytes(server.pid).context("could not read the server's VmRSS")?;
     println!("idle RSS: {}", mb(idle_rss));

@@ -32,6 +32,7 @@ pub struct Server {
     state: AppState,
     background: CancellationToken,
     loops: Vec<JoinHandle<()>>,
+    store: Arc<Store>,
 }
 
 impl Server {
@@ -169,6 +170,7 @@ impl Server {
             state,
             background,
             loops,
+            store,
         })
     }
 
@@ -202,6 +204,9 @@ impl Server {
             .is_err()
         {
             tracing::warn!("background work did not stop in time");
+        }
+        if let Err(error) = self.store.close().await {
+            tracing::warn!(%error, "closing the database failed");
         }
         tracing::info!("stopped");
         Ok(())

@@ -128,6 +128,9 @@ pub trait EventLog: Send + Sync {
     async fn events_after_seq(&self, after_seq: i64, limit: u64) -> Result<Vec<Event>>;
     /// The highest sequence number stored (0 when empty).
     async fn max_event_seq(&self) -> Result<i64>;
+    /// The highest sequence number of one project's events (0 when none): it changes
+    /// whenever anything in the project changes, so it versions cached views.
+    async fn max_project_event_seq(&self, project: &ProjectId) -> Result<i64>;
     async fn get_event(&self, id: &str) -> Result<Option<Event>>;
     /// A project's events created strictly after `since` (all when `None`), ascending.
     async fn project_events_since(

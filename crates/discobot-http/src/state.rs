@@ -1,8 +1,12 @@
 //! What every handler can reach: the use cases, live event streams, server facts for the
 //! meta routes, and the shutdown signal for long-lived streams.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use discobot_core::ids::ProjectId;
 
 use discobot_core::App;
 use discobot_core::ports::EventSubscriber;
@@ -17,6 +21,9 @@ pub(crate) struct StateInner {
     pub(crate) events: Arc<dyn EventSubscriber>,
     pub(crate) info: ServerInfo,
     pub(crate) streams: CancellationToken,
+    /// Serialised session lists by project, with the version they were read at: the list
+    /// is the API's hottest read and is re-serialised only after something changed.
+    pub(crate) session_lists: Mutex<HashMap<ProjectId, (i64, Bytes)>>,
 }
 
 /// A warning or error shown by `GET /api/status`.
@@ -60,6 +67,7 @@ impl AppState {
             events,
             info,
             streams: CancellationToken::new(),
+            session_lists: Mutex::new(HashMap::new()),
         }))
     }
 

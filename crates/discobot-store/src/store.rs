@@ -118,12 +118,19 @@ impl Store {
         self.backend == Backend::Sqlite
     }
 
-    /// Closes the pools. The SQLite file lock is released once every clone is dropped.
-    pub async fn close(self) -> Result<(), StoreError> {
+    /// Closes the pools and releases the SQLite file lock, even while other clones (held by
+    /// tasks that are still winding down) exist: a restarted server must not find the file
+    /// locked by its own predecessor. Later use of any clone fails with a database error.
+    pub async fn close(&self) -> Result<(), StoreError> {
         if self.backend == Backend::Sqlite {
             self.reader.close_by_ref().await.db()?;
         }
-        self.writer.close_by_ref().await.db()
+        let closed = self.writer.close_by_ref().await.db();
+        if let Some(lock) = &self._lock {
+            // Closing a file descriptor would also release it, but the Arc may outlive us.
+            let _ = lock.unlock();
+        }
+        closed
     }
 
     pub(crate) fn db_backend(&self) -> DbBackend {

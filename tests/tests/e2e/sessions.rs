@@ -16,6 +16,90 @@ e2e_tests! {
     session_update => session_update_sqlite, session_update_postgres;
     session_delete => session_delete_sqlite, session_delete_postgres;
     session_create_errors => session_create_errors_sqlite, session_create_errors_postgres;
+    session_list_is_fresh_and_revalidates => session_list_is_fresh_and_revalidates_sqlite, session_list_is_fresh_and_revalidates_postgres;
+}
+
+/// The list is served from a cache: every change must show up at once, and an unchanged
+/// list answers `If-None-Match` with 304.
+async fn session_list_is_fresh_and_revalidates(server: &TestServer) {
+    let tmp = tempfile::tempdir().unwrap();
+    let workspace = new_dir_workspace(server, tmp.path(), "w").await;
+    let workspace_id = str_field(&workspace, "id").to_owned();
+    let list_path = format!("{LOCAL}/sessions");
+    let names = |list: &serde_json::Value| -> Vec<(String, String)> {
+        let mut names: Vec<(String, String)> = list["sessions"]
+            .as_array()
+            .expect("sessions")
+            .iter()
+            .map(|s| {
+                (
+                    str_field(s, "id").to_owned(),
+                    str_field(s, "name").to_owned(),
+                )
+            })
+            .collect();
+        names.sort();
+        names
+    };
+    for n in 0..3 {
+        create_session(server, &format!("fresh-{n}"), Some(&workspace_id)).await;
+        let list = server.expect(Method::GET, &list_path, None, 200).await;
+        assert_eq!(
+            names(&list).len(),
+            n + 1,
+            "a new session is listed at once: {list}"
+        );
+    }
+    server
+        .expect(
+            Method::PATCH,
+            &format!("{list_path}/fresh-1"),
+            Some(json!({"name": "renamed"})),
+            200,
+        )
+        .await;
+    let list = server.expect(Method::GET, &list_path, None, 200).await;
+    assert!(
+        names(&list).contains(&("fresh-1".into(), "renamed".into())),
+        "{list}"
+    );
+
+    for n in 0..3 {
+        wait_session_settled(server, &format!("fresh-{n}")).await;
+    }
+    let response = server
+        .client()
+        .get(server.url(&list_path))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let etag = response.headers()["etag"].to_str().unwrap().to_owned();
+    let again = server
+        .client()
+        .get(server.url(&list_path))
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
+    assert_eq!(again.headers()["etag"].to_str().unwrap(), etag);
+
+    server
+        .expect(Method::DELETE, &format!("{list_path}/fresh-2"), None, 200)
+        .await;
+    let changed = server
+        .client()
+        .get(server.url(&list_path))
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        changed.status(),
+        StatusCode::OK,
+        "a change invalidates the ETag"
+    );
 }
 
 async fn session_on_workspace(server: &TestServer) {

@@ -19,7 +19,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 pub use members::NewInvitation;
-pub use sessions::{SessionPatch, WorkspaceView};
+pub use sessions::{SessionPatch, VersionedSessions, WorkspaceView};
 pub use workspaces::{NewWorkspace, WorkspacePatch, WorkspaceValidation};
 
 use crate::error::{Error, ErrorKind, Result};

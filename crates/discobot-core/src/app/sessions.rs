@@ -32,7 +32,47 @@ pub struct WorkspaceView {
     pub sessions: Vec<Session>,
 }
 
+/// The session list with the version it was read at; `sessions` is `None` when the
+/// caller's known version is still current.
+#[derive(Clone, Debug)]
+pub struct VersionedSessions {
+    pub version: i64,
+    pub sessions: Option<Vec<Session>>,
+}
+
 impl App {
+    /// The project's sessions unless `known_version` is still current.
+    ///
+    /// The version is the project's latest event sequence number. Every change to a session
+    /// is written before its event is appended, and the version is read before the list, so
+    /// a list is never labelled with a version newer than its content.
+    pub async fn list_sessions_versioned(
+        &self,
+        access: &ProjectAccess,
+        known_version: Option<i64>,
+    ) -> Result<VersionedSessions> {
+        let version = self
+            .ports
+            .events
+            .max_project_event_seq(&access.project_id)
+            .await?;
+        if known_version == Some(version) {
+            return Ok(VersionedSessions {
+                version,
+                sessions: None,
+            });
+        }
+        let sessions = self
+            .ports
+            .sessions
+            .list_sessions(&access.project_id)
+            .await?;
+        Ok(VersionedSessions {
+            version,
+            sessions: Some(sessions),
+        })
+    }
+
     pub async fn list_sessions(&self, access: &ProjectAccess) -> Result<Vec<Session>> {
         self.ports.sessions.list_sessions(&access.project_id).await
     }

@@ -78,6 +78,18 @@ impl EventLog for Store {
         events_from_rows(rows)
     }
 
+    async fn max_project_event_seq(&self, project: &ProjectId) -> Result<i64> {
+        let statement = self.statement(
+            "SELECT COALESCE(MAX(seq), 0) AS max_seq FROM project_events WHERE project_id = $1",
+            [project.as_str().into()],
+        );
+        let row = self.reader.query_one_raw(statement).await.db()?;
+        match row {
+            Some(row) => Ok(row.try_get::<i64>("", "max_seq").db()?),
+            None => Ok(0),
+        }
+    }
+
     async fn max_event_seq(&self) -> Result<i64> {
         let statement = self.statement(
             "SELECT COALESCE(MAX(seq), 0) AS max_seq FROM project_events",
