@@ -2,12 +2,14 @@
 //!
 //! xtask is a normal Rust binary in the workspace, so every check CI runs is code we can read and
 //! run locally: `cargo xtask ci` is the whole CI, `deps` polices the crate layering, `tidy` the
-//! file conventions, and `bench` measures the product against its stated targets.
+//! file conventions, `bench` measures the product against its stated targets, and
+//! `sandbox-image` builds the image every Docker sandbox runs.
 //! It depends on no workspace crate, so it builds fast and never breaks because of product code.
 
 mod bench;
 mod ci;
 mod deps;
+mod sandbox_image;
 mod services;
 mod tidy;
 
@@ -27,6 +29,9 @@ commands:
       [--concurrency N] [--seconds N] [--rate N] [--sessions N]
       [--backend sqlite|postgres|both] [--no-build] [--server PATH]
   bench sandbox|chat|git   not yet implemented
+  sandbox-image      build the sandbox image discobot-sandbox:<version> (agent + git, rg, bash)
+      [--base IMAGE] [--tag TAG] [--rebuild-base]
+      base default discobot-base:bookworm, made with debootstrap + docker import if missing
 ";
 
 /// An error for a command that exists but is not written yet: `main` exits with 2 for it.
@@ -94,6 +99,7 @@ fn dispatch(args: &[String]) -> anyhow::Result<()> {
             ])
             .args(rest)),
         "bench" => bench::run(rest),
+        "sandbox-image" => sandbox_image::run_sandbox_image(rest),
         // Hidden: the service setup `ci` does, runnable on its own.
         "ensure-postgres" => {
             no_more_args()?;

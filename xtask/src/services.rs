@@ -161,7 +161,7 @@ pub(crate) fn ensure_docker() -> anyhow::Result<()> {
 
 /// `apt-get install -y <packages>`, running `apt-get update` first only when there are no package
 /// lists yet, or when the install fails without a fresh update.
-fn apt_install(packages: &[&str]) -> anyhow::Result<()> {
+pub(crate) fn apt_install(packages: &[&str]) -> anyhow::Result<()> {
     let have_lists = fs::read_dir("/var/lib/apt/lists").is_ok_and(|entries| {
         entries
             .filter_map(Result::ok)
@@ -186,7 +186,7 @@ fn apt_install(packages: &[&str]) -> anyhow::Result<()> {
 }
 
 /// Whether an executable `name` is on `PATH`.
-fn on_path(name: &str) -> bool {
+pub(crate) fn on_path(name: &str) -> bool {
     std::env::var_os("PATH")
         .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(name).is_file()))
 }
