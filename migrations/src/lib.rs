@@ -7,6 +7,7 @@ pub use sea_orm_migration::MigratorTrait;
 
 mod m20261125_000001_initial;
 mod m20261125_000002_event_project_seq_index;
+mod m20261126_000001_credentials;
 
 /// Every migration, oldest first. Append new ones at the end; never edit an applied one.
 pub struct Migrator;
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261125_000001_initial::Migration),
             Box::new(m20261125_000002_event_project_seq_index::Migration),
+            Box::new(m20261126_000001_credentials::Migration),
         ]
     }
 }

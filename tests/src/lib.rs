@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::Parser;
+use discobot_core::App;
 use discobot_server::Server;
 use discobot_server::config::Config;
 use futures::{Stream, StreamExt};
@@ -114,6 +115,9 @@ pub fn postgres_url() -> Option<String> {
 pub struct PgSchema {
     pub url: String,
     pub name: String,
+    /// The credentials encryption key every server on this schema is started with (each
+    /// replica has its own data dir, so a key file would differ between them).
+    pub encryption_key: String,
 }
 
 impl PgSchema {
@@ -122,6 +126,11 @@ impl PgSchema {
         Arc::new(PgSchema {
             url,
             name: format!("e2e_{}", uuid::Uuid::new_v4().simple()),
+            encryption_key: format!(
+                "{}{}",
+                uuid::Uuid::new_v4().simple(),
+                uuid::Uuid::new_v4().simple()
+            ),
         })
     }
 
@@ -163,6 +172,9 @@ pub struct ServerOptions {
     pub pg_schema: Option<Arc<PgSchema>>,
     /// More command-line arguments for the server.
     pub extra_args: Vec<String>,
+    /// Run sessions in real Docker sandboxes; off by default, so that tests which do not
+    /// need a sandbox neither wait for nor leave containers.
+    pub docker: bool,
 }
 
 impl ServerOptions {
@@ -172,6 +184,7 @@ impl ServerOptions {
             data_dir: None,
             pg_schema: None,
             extra_args: Vec::new(),
+            docker: false,
         }
     }
 }
@@ -184,6 +197,7 @@ struct Running {
 /// The real discobot server, in this process, on `127.0.0.1:<free port>`.
 pub struct TestServer {
     base: String,
+    app: Arc<App>,
     client: reqwest::Client,
     backend: Backend,
     data_dir: DataDir,
@@ -257,6 +271,13 @@ impl TestServer {
                             .context("PostgreSQL tests are skipped (DISCOBOT_SKIP_POSTGRES=1)")?,
                     ),
                 };
+                if !options
+                    .extra_args
+                    .iter()
+                    .any(|arg| arg.starts_with("--encryption-key"))
+                {
+                    args.extend(["--encryption-key".to_owned(), schema.encryption_key.clone()]);
+                }
                 args.extend([
                     "--database-url".to_owned(),
                     schema.url.clone(),
@@ -268,9 +289,21 @@ impl TestServer {
                 Some(schema)
             }
         };
+        if !options.docker {
+            args.extend(["--sandbox-provider".to_owned(), "none".to_owned()]);
+        }
+        // Credentials in the test process's environment must not leak into test projects.
+        if !options
+            .extra_args
+            .iter()
+            .any(|arg| arg.starts_with("--import-env-credentials"))
+        {
+            args.push("--import-env-credentials=false".to_owned());
+        }
         args.extend(options.extra_args);
         let config = Config::try_parse_from(&args).context("server arguments")?;
         let server = Server::start(config).await?;
+        let app = server.app();
         let address = server.local_addr()?;
         let (shutdown, shutdown_rx) = oneshot::channel::<()>();
         let task = tokio::spawn(server.run_until(async move {
@@ -282,6 +315,7 @@ impl TestServer {
             .build()?;
         Ok(TestServer {
             base: format!("http://{address}"),
+            app,
             client,
             backend: options.backend,
             data_dir,
@@ -292,6 +326,12 @@ impl TestServer {
 
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// The server's use cases, for what has no HTTP route (e.g. the credentials handed to
+    /// an agent).
+    pub fn app(&self) -> &Arc<App> {
+        &self.app
     }
 
     pub fn data_dir(&self) -> &Path {

@@ -31,6 +31,9 @@ pub(crate) fn run_ci() -> anyhow::Result<()> {
         }
         if docker_tests_wanted(&root) {
             services::ensure_docker()?;
+            // The sandbox tests run real containers of the sandbox image; no registry is
+            // reachable, so its base is made with debootstrap (once; later runs reuse it).
+            crate::sandbox_image::run_sandbox_image(&[])?;
             env.push((DOCKER_TESTS_VAR, "1".into()));
         }
         Ok(())

@@ -9,6 +9,13 @@ use std::time::Duration;
 use clap::{Parser, ValueEnum};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ProviderChoice {
+    Auto,
+    Docker,
+    None,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
     Human,
     Json,
@@ -56,6 +63,54 @@ pub struct Config {
     /// Sandbox image for sessions [also: SANDBOX_IMAGE].
     #[arg(long, env = "DISCOBOT_SANDBOX_IMAGE", default_value = concat!("discobot-sandbox:", env!("CARGO_PKG_VERSION")))]
     pub sandbox_image: String,
+
+    /// Sandbox provider: `auto` (Docker when a daemon answers), `docker`, or `none`.
+    #[arg(long, env = "DISCOBOT_SANDBOX_PROVIDER", value_enum, default_value_t = ProviderChoice::Auto)]
+    pub sandbox_provider: ProviderChoice,
+
+    /// Base of the sandbox image when it must be built [pulled if possible, else the base `cargo xtask sandbox-image` makes].
+    #[arg(
+        long,
+        env = "DISCOBOT_SANDBOX_BASE_IMAGE",
+        default_value = "debian:bookworm-slim"
+    )]
+    pub sandbox_base_image: String,
+
+    /// The discobot-agent binary put into the sandbox image [default: next to this binary].
+    #[arg(long, env = "DISCOBOT_AGENT_BINARY")]
+    pub agent_binary: Option<PathBuf>,
+
+    /// Memory limit per sandbox in MiB (0 = none).
+    #[arg(long, env = "DISCOBOT_SANDBOX_MEMORY_MB", default_value_t = 0)]
+    pub sandbox_memory_mb: u64,
+
+    /// CPU limit per sandbox in cores (0 = none).
+    #[arg(long, env = "DISCOBOT_SANDBOX_CPUS", default_value_t = 0.0)]
+    pub sandbox_cpus: f64,
+
+    /// Run sandboxes privileged (only needed for Docker inside a sandbox).
+    #[arg(long, env = "DISCOBOT_SANDBOX_PRIVILEGED", default_value_t = false, action = clap::ArgAction::Set)]
+    pub sandbox_privileged: bool,
+
+    /// Docker network for sandboxes [also: DOCKER_NETWORK; default: the default bridge].
+    #[arg(long, env = "DISCOBOT_DOCKER_NETWORK")]
+    pub docker_network: Option<String>,
+
+    /// Stop a session's sandbox after this long without use; 0 disables [also: SANDBOX_IDLE_TIMEOUT].
+    #[arg(long, env = "DISCOBOT_SANDBOX_IDLE_TIMEOUT", default_value = "1h", value_parser = humantime::parse_duration)]
+    pub sandbox_idle_timeout: Duration,
+
+    /// How often idle sandboxes are looked for [also: IDLE_CHECK_INTERVAL].
+    #[arg(long, env = "DISCOBOT_IDLE_CHECK_INTERVAL", default_value = "5m", value_parser = humantime::parse_duration)]
+    pub idle_check_interval: Duration,
+
+    /// Key sealing credentials at rest: 64 hex characters or base64 of 32 bytes [also: ENCRYPTION_KEY; default: the key file <data dir>/encryption.key, created on first start].
+    #[arg(long, env = "DISCOBOT_ENCRYPTION_KEY", hide_env_values = true, value_parser = SecretArg::parse)]
+    pub encryption_key: Option<SecretArg>,
+
+    /// Import credentials found in this process's environment (ANTHROPIC_API_KEY, OPENAI_API_KEY, …) into project `local` at start, for providers that have none.
+    #[arg(long, env = "DISCOBOT_IMPORT_ENV_CREDENTIALS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub import_env_credentials: bool,
 
     /// Serve SSH access to sandboxes [also: SSH_ENABLED]. Not available in this version yet.
     #[arg(long, env = "DISCOBOT_SSH_ENABLED", default_value_t = false, action = clap::ArgAction::Set)]
@@ -131,6 +186,28 @@ pub struct Config {
     pub shutdown_timeout: Duration,
 }
 
+/// A secret option value (the encryption key): kept as given, never shown by `Debug`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretArg(String);
+
+impl SecretArg {
+    /// Accepts anything; the value is checked where it is used, by messages that do not
+    /// repeat it (clap's own errors would).
+    fn parse(text: &str) -> Result<SecretArg, std::convert::Infallible> {
+        Ok(SecretArg(text.to_owned()))
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for SecretArg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
 /// `(flag, DISCOBOT_ name, upstream name)`: the upstream name is used when neither the
 /// flag nor the `DISCOBOT_` variable is given.
 const UPSTREAM_NAMES: &[(&str, &str, &str)] = &[
@@ -140,6 +217,26 @@ const UPSTREAM_NAMES: &[(&str, &str, &str)] = &[
     ("auth-enabled", "DISCOBOT_AUTH_ENABLED", "AUTH_ENABLED"),
     ("sandbox-image", "DISCOBOT_SANDBOX_IMAGE", "SANDBOX_IMAGE"),
     ("ssh-enabled", "DISCOBOT_SSH_ENABLED", "SSH_ENABLED"),
+    (
+        "encryption-key",
+        "DISCOBOT_ENCRYPTION_KEY",
+        "ENCRYPTION_KEY",
+    ),
+    (
+        "docker-network",
+        "DISCOBOT_DOCKER_NETWORK",
+        "DOCKER_NETWORK",
+    ),
+    (
+        "sandbox-idle-timeout",
+        "DISCOBOT_SANDBOX_IDLE_TIMEOUT",
+        "SANDBOX_IDLE_TIMEOUT",
+    ),
+    (
+        "idle-check-interval",
+        "DISCOBOT_IDLE_CHECK_INTERVAL",
+        "IDLE_CHECK_INTERVAL",
+    ),
     ("ssh-port", "DISCOBOT_SSH_PORT", "SSH_PORT"),
     (
         "public-hostname",
@@ -192,6 +289,22 @@ impl Config {
                 .unwrap_or_else(|| PathBuf::from("."))
                 .join("discobot")
         })
+    }
+
+    /// The agent binary: `--agent-binary`, else `discobot-agent` next to this executable
+    /// (or one directory up, where cargo puts binaries when tests run).
+    pub fn agent_binary(&self) -> Option<PathBuf> {
+        if let Some(path) = &self.agent_binary {
+            return Some(path.clone());
+        }
+        let exe = std::env::current_exe().ok()?;
+        let dir = exe.parent()?;
+        [
+            dir.join("discobot-agent"),
+            dir.parent()?.join("discobot-agent"),
+        ]
+        .into_iter()
+        .find(|path| path.is_file())
     }
 
     pub fn workspace_dir(&self) -> PathBuf {
@@ -322,5 +435,29 @@ mod tests {
         assert_eq!(config.public_base_url(), "https://example.com");
         let config = parse(&["x", "--public-hostname", "localhost:8080"], &[]);
         assert_eq!(config.public_base_url(), "http://localhost:8080");
+    }
+
+    #[test]
+    fn encryption_key_is_read_and_never_shown() {
+        let key = "ab".repeat(32);
+        let config = parse(&["x"], &[("ENCRYPTION_KEY", &key)]);
+        assert_eq!(
+            config.encryption_key.as_ref().map(SecretArg::expose),
+            Some(key.as_str())
+        );
+        assert!(!format!("{config:?}").contains(&key));
+        let ours = "cd".repeat(32);
+        let config = parse(
+            &["x"],
+            &[("ENCRYPTION_KEY", &key), ("DISCOBOT_ENCRYPTION_KEY", &ours)],
+        );
+        // The DISCOBOT_ variable wins (clap reads it itself; the test lookup does not).
+        assert_eq!(config.encryption_key, None);
+        let config = parse(&["x", "--encryption-key", &ours], &[]);
+        assert_eq!(
+            config.encryption_key.as_ref().map(SecretArg::expose),
+            Some(ours.as_str())
+        );
+        assert!(config.import_env_credentials);
     }
 }

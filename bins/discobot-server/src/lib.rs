@@ -2,6 +2,7 @@
 #![doc = include_str!("../README.md")]
 
 pub mod config;
+pub mod keys;
 pub mod logging;
 
 use std::future::Future;
@@ -18,12 +19,13 @@ use discobot_events::{
 };
 use discobot_git::{GitAdapter, GitConfig};
 use discobot_http::{AppState, ServerInfo, StatusMessage};
+use discobot_sandbox::{DockerConfig, DockerProvider};
 use discobot_store::{Store, StoreConfig};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::Config;
+use crate::config::{Config, ProviderChoice};
 
 /// A started server: listening, with its background loops running.
 pub struct Server {
@@ -81,9 +83,14 @@ impl Server {
         );
         let wakeup = JobWakeup::default();
         let git = Arc::new(GitAdapter::new(GitConfig::default()));
-        let sandbox: Arc<dyn SandboxPort> = Arc::new(NoSandbox {
-            reason: "this version of discobot has no sandbox provider yet".into(),
-        });
+        let sandbox = sandbox_provider(&config).await;
+        let (sealer, key_source) = keys::load(
+            config
+                .encryption_key
+                .as_ref()
+                .map(config::SecretArg::expose),
+            &data_dir,
+        )?;
         let ports = Ports {
             users: store.clone(),
             projects: store.clone(),
@@ -91,6 +98,8 @@ impl Server {
             preferences: store.clone(),
             workspaces: store.clone(),
             sessions: store.clone(),
+            credentials: store.clone(),
+            settings: store.clone(),
             events: store.clone(),
             jobs: store.clone(),
             git,
@@ -105,8 +114,10 @@ impl Server {
                 job_retry_backoff: config.job_retry_backoff,
                 invitation_ttl: Duration::from_secs(7 * 24 * 3600),
                 suggestions_enabled: config.suggestions_enabled,
+                sealer,
             },
         ));
+        check_key_and_import_credentials(&app, &store, &config, &key_source).await?;
 
         let background = CancellationToken::new();
         // Read the event log's end before serving: every event stored after it reaches the
@@ -141,6 +152,33 @@ impl Server {
                 wakeup,
             );
             loops.push(tokio::spawn(dispatcher.run(background.clone())));
+        }
+
+        // Sessions whose sandboxes changed while no server watched (a crash, a reboot).
+        let reconciler = app.clone();
+        loops.push(tokio::spawn(async move {
+            match reconciler.reconcile_sessions().await {
+                Ok(0) => {}
+                Ok(n_sessions) => {
+                    tracing::info!(n_sessions, "reconciled session states with their sandboxes")
+                }
+                Err(error) => tracing::error!(%error, "session reconciliation failed"),
+            }
+        }));
+        if !config.sandbox_idle_timeout.is_zero() {
+            let (idle_app, idle_timeout) = (app.clone(), config.sandbox_idle_timeout);
+            loops.push(tokio::spawn(discobot_events::every(
+                config.idle_check_interval,
+                background.clone(),
+                move || {
+                    let app = idle_app.clone();
+                    async move {
+                        if let Err(error) = app.stop_idle_sessions(idle_timeout).await {
+                            tracing::error!(%error, "idle sandbox check failed");
+                        }
+                    }
+                },
+            )));
         }
 
         let info = ServerInfo {
@@ -178,6 +216,12 @@ impl Server {
         self.listener.local_addr()
     }
 
+    /// The use cases this server runs (for in-process callers and tests, e.g. to build an
+    /// agent's credentials).
+    pub fn app(&self) -> Arc<App> {
+        self.state.app().clone()
+    }
+
     /// Serves until `shutdown` completes, then closes streams, lets in-flight requests
     /// finish, drains running jobs and stops the background loops.
     pub async fn run_until(
@@ -211,6 +255,88 @@ impl Server {
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// The Docker provider when a daemon answers (or `--sandbox-provider docker` insists);
+/// otherwise a provider that says why sessions cannot start.
+async fn sandbox_provider(config: &Config) -> Arc<dyn SandboxPort> {
+    if config.sandbox_provider == ProviderChoice::None {
+        return Arc::new(NoSandbox {
+            reason: "sandboxes are turned off (--sandbox-provider none)".into(),
+        });
+    }
+    let docker_config = DockerConfig {
+        image: config.sandbox_image.clone(),
+        base_image: config.sandbox_base_image.clone(),
+        agent_binary: config.agent_binary(),
+        memory_mb: config.sandbox_memory_mb,
+        cpus: config.sandbox_cpus,
+        privileged: config.sandbox_privileged,
+        network: config.docker_network.clone(),
+        health_timeout: Duration::from_secs(30),
+    };
+    match DockerProvider::connect(docker_config).await {
+        Ok(provider) => {
+            tracing::info!(
+                sandbox.provider = "docker",
+                image = config.sandbox_image,
+                "sandbox provider ready"
+            );
+            provider
+        }
+        Err(error) => {
+            tracing::warn!(%error, "no Docker daemon answers; sessions cannot start sandboxes");
+            Arc::new(NoSandbox {
+                reason: format!("no Docker daemon answers ({error})"),
+            })
+        }
+    }
+}
+
+/// Refuses to start with a key other than the database's (stored credentials would not
+/// open), then imports credentials from this process's environment when asked to.
+async fn check_key_and_import_credentials(
+    app: &App,
+    store: &Store,
+    config: &Config,
+    key_source: &keys::KeySource,
+) -> anyhow::Result<()> {
+    match app.check_encryption_key().await {
+        Ok(discobot_core::app::KeyCheck::Created) => {
+            tracing::info!("stored the encryption key check of a new database");
+        }
+        Ok(discobot_core::app::KeyCheck::Matched) => {}
+        Err(error) => {
+            let _ = store.close().await;
+            if error.message == discobot_core::secrets::WRONG_KEY_MESSAGE {
+                anyhow::bail!(
+                    "{WRONG_KEY}: this start used {source}; start the server with the key the \
+                     database was created with (--encryption-key / DISCOBOT_ENCRYPTION_KEY / \
+                     ENCRYPTION_KEY, or its key file {file} in the data dir)",
+                    WRONG_KEY = discobot_core::secrets::WRONG_KEY_MESSAGE,
+                    source = key_source.describe(),
+                    file = keys::KEY_FILE,
+                );
+            }
+            return Err(anyhow::Error::new(error).context("cannot check the encryption key"));
+        }
+    }
+    if config.import_env_credentials {
+        let vars: Vec<(String, discobot_core::secrets::Secret)> =
+            discobot_core::credentials::importable_env_vars()
+                .into_iter()
+                .filter_map(|name| {
+                    let value = std::env::var(name).ok()?;
+                    Some((name.to_owned(), discobot_core::secrets::Secret::new(value)))
+                })
+                .collect();
+        if !vars.is_empty() {
+            app.import_env_credentials(&vars)
+                .await
+                .context("cannot import credentials from the environment")?;
+        }
+    }
+    Ok(())
 }
 
 /// Completes on SIGINT or SIGTERM.

@@ -71,6 +71,10 @@ id_type!(
     /// A project event; a timestamp string, as upstream.
     EventId
 );
+id_type!(
+    /// A stored credential (an API key, token or bundle of environment variables).
+    CredentialId
+);
 
 /// The fixed id of the user every request acts as when auth is disabled.
 pub const ANONYMOUS_USER_ID: &str = "00000000-0000-0000-0000-000000000001";

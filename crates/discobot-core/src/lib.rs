@@ -2,12 +2,14 @@
 #![doc = include_str!("../README.md")]
 
 pub mod app;
+pub mod credentials;
 pub mod error;
 pub mod events;
 pub mod ids;
 pub mod jobs;
 pub mod model;
 pub mod ports;
+pub mod secrets;
 
 pub use app::{App, AppConfig};
 pub use error::{Error, ErrorKind, Result};

@@ -11,8 +11,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::Result;
+use crate::credentials::{Credential, SessionCredentialAssignment};
 use crate::events::{Event, NewEvent};
-use crate::ids::{JobId, ProjectId, SessionId, UserId, WorkspaceId};
+use crate::ids::{CredentialId, JobId, ProjectId, SessionId, UserId, WorkspaceId};
 use crate::jobs::{Job, JobOutcome, NewJob};
 use crate::model::{
     DirSuggestion, Invitation, Member, MemberWithUser, PathCheck, Preference, Project, Session,
@@ -93,6 +94,8 @@ pub trait SessionRepo: Send + Sync {
     /// Live (not soft-deleted) sessions of a project, newest first.
     async fn list_sessions(&self, project: &ProjectId) -> Result<Vec<Session>>;
     async fn list_workspace_sessions(&self, workspace: &WorkspaceId) -> Result<Vec<Session>>;
+    /// Live sessions of every project whose status is one of `statuses`, oldest first.
+    async fn list_sessions_with_status(&self, statuses: &[SessionStatus]) -> Result<Vec<Session>>;
     /// A live session.
     async fn get_session(&self, id: &SessionId) -> Result<Option<Session>>;
     /// Whether any row has this id, soft-deleted ones included (ids are never reused).
@@ -118,6 +121,51 @@ pub trait SessionRepo: Send + Sync {
         id: &SessionId,
         limit: Option<u64>,
     ) -> Result<Vec<TerminalHistoryEntry>>;
+}
+
+/// Credentials and their per-session assignments. Secrets arrive sealed: the store never
+/// sees a plaintext value.
+#[async_trait]
+pub trait CredentialRepo: Send + Sync {
+    /// A project's credentials, oldest first.
+    async fn list_credentials(&self, project: &ProjectId) -> Result<Vec<Credential>>;
+    async fn get_credential(&self, id: &CredentialId) -> Result<Option<Credential>>;
+    async fn get_credential_by_provider(
+        &self,
+        project: &ProjectId,
+        provider: &str,
+    ) -> Result<Option<Credential>>;
+    /// Inserts; another credential of the same project and provider is a `Conflict`.
+    async fn insert_credential(&self, credential: &Credential) -> Result<()>;
+    /// Writes every field but the id, project and creation time; a missing row is `NotFound`.
+    async fn update_credential(&self, credential: &Credential) -> Result<()>;
+    /// Deletes the credential's session assignments, then the credential, in one
+    /// transaction. Returns whether it existed.
+    async fn delete_credential(&self, id: &CredentialId) -> Result<bool>;
+    async fn list_session_assignments(
+        &self,
+        session: &SessionId,
+    ) -> Result<Vec<SessionCredentialAssignment>>;
+    /// Replaces all of the session's assignments with `assignments`, in one transaction.
+    async fn replace_session_assignments(
+        &self,
+        session: &SessionId,
+        assignments: &[SessionCredentialAssignment],
+    ) -> Result<()>;
+}
+
+/// Small server-wide values kept in the database (the encryption key check).
+#[async_trait]
+pub trait SettingsRepo: Send + Sync {
+    async fn get_setting(&self, key: &str) -> Result<Option<Vec<u8>>>;
+    /// Stores `value` unless the key already has one, atomically (several replicas may start
+    /// at once); returns the value stored in the end, ours or the earlier one.
+    async fn insert_setting_if_absent(
+        &self,
+        key: &str,
+        value: &[u8],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<u8>>;
 }
 
 #[async_trait]
@@ -212,8 +260,85 @@ pub struct ProviderStatus {
     pub message: Option<String>,
 }
 
-/// Runs sessions' sandboxes. The Docker and local providers arrive with the sandbox issue;
-/// until then the server wires `NoSandbox`.
+/// The lifecycle state of a sandbox as its provider sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SandboxState {
+    Created,
+    Running,
+    Stopped,
+    Failed,
+}
+
+/// What a provider knows of one session's sandbox.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SandboxInfo {
+    pub session_id: SessionId,
+    pub state: SandboxState,
+    /// The image (or `local`) the sandbox runs.
+    pub image: String,
+    pub created_at: Option<DateTime<Utc>>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub stopped_at: Option<DateTime<Utc>>,
+    /// Why it failed, when it did.
+    pub error: Option<String>,
+}
+
+/// The result of a buffered command in a sandbox.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ExecOutput {
+    pub exit_code: i64,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+}
+
+/// How to open a terminal in a sandbox.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PtyRequest {
+    pub rows: u16,
+    pub cols: u16,
+    /// `root`, or `uid:gid`; `None` is the sandbox's default user.
+    pub user: Option<String>,
+    pub env: Vec<(String, String)>,
+}
+
+/// Live output of a terminal.
+#[async_trait]
+pub trait TerminalOutput: Send {
+    /// The next chunk of output; `None` once the shell exited (or the terminal was closed).
+    async fn next_chunk(&mut self) -> Option<Vec<u8>>;
+}
+
+/// Input side of a terminal, shared by every connection attached to it.
+#[async_trait]
+pub trait TerminalControl: Send + Sync {
+    async fn write(&self, input: &[u8]) -> Result<()>;
+    async fn resize(&self, rows: u16, cols: u16) -> Result<()>;
+}
+
+/// One connection to a persistent terminal: what it printed lately, then live output.
+pub struct TerminalAttachment {
+    /// The recent output (up to 512 KiB), for a client that (re)connects.
+    pub replay: Vec<u8>,
+    pub output: Box<dyn TerminalOutput>,
+    pub control: std::sync::Arc<dyn TerminalControl>,
+}
+
+/// Keeps one shell per key alive across connections.
+#[async_trait]
+pub trait TerminalHub: Send + Sync {
+    /// Attaches to the terminal `key` of the session, starting its shell when there is none,
+    /// and resizes it to the request.
+    async fn attach(
+        &self,
+        session: &SessionId,
+        key: &str,
+        request: PtyRequest,
+    ) -> Result<TerminalAttachment>;
+    /// Ends every terminal of the session (its sandbox stops or goes away).
+    fn close_session(&self, session: &SessionId);
+}
+
+/// Runs sessions' sandboxes (Docker containers, or local processes).
 #[async_trait]
 pub trait SandboxPort: Send + Sync {
     fn name(&self) -> &str;
@@ -222,6 +347,40 @@ pub trait SandboxPort: Send + Sync {
     async fn ensure_running(&self, session: &Session, workspace: &Workspace) -> Result<()>;
     /// Removes the session's sandbox, and its volumes when asked; absent is fine.
     async fn remove(&self, session: &SessionId, remove_volumes: bool) -> Result<()>;
+    /// Stops the sandbox (graceful, then killed after `timeout`); absent is fine.
+    async fn stop(&self, _session: &SessionId, _timeout: std::time::Duration) -> Result<()> {
+        Ok(())
+    }
+    /// The sandbox of a session, if one exists.
+    async fn get(&self, _session: &SessionId) -> Result<Option<SandboxInfo>> {
+        Ok(None)
+    }
+    /// Every sandbox this provider manages, in any state.
+    async fn list(&self) -> Result<Vec<SandboxInfo>> {
+        Ok(Vec::new())
+    }
+    /// Runs a command in the running sandbox and collects its output.
+    async fn exec(&self, _session: &SessionId, _command: &[String]) -> Result<ExecOutput> {
+        Err(crate::Error::not_implemented(
+            "this sandbox provider cannot run commands",
+        ))
+    }
+    /// The provider's persistent terminals, when it offers them.
+    fn terminals(&self) -> Option<&dyn TerminalHub> {
+        None
+    }
+    /// The project's cache volumes (provider-defined JSON), when the provider has them.
+    async fn cache_volumes(&self, _project: &crate::ids::ProjectId) -> Result<serde_json::Value> {
+        Err(crate::Error::not_implemented(
+            "Cache volumes not supported by provider",
+        ))
+    }
+    /// Deletes the project's cache volume.
+    async fn delete_cache_volume(&self, _project: &crate::ids::ProjectId) -> Result<()> {
+        Err(crate::Error::not_implemented(
+            "Cache volumes not supported by provider",
+        ))
+    }
 }
 
 /// A live stream of one project's events.

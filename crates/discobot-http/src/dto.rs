@@ -2,9 +2,12 @@
 //! core types so that a domain change never silently changes the contract.
 
 use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
+use discobot_core::app::{CredentialInfo, SessionCredentialView};
+use discobot_core::credentials::{CredentialType, ModelInfo, SessionCredentialUse, Visibility};
 use discobot_core::model::{
     Invitation, MemberWithUser, Preference, Project, Session, TerminalHistoryEntry, Workspace,
 };
+use discobot_core::secrets::Secret;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -368,9 +371,315 @@ pub struct TerminalHistoryResponse {
     pub history: Vec<TerminalHistoryDto>,
 }
 
+/// A model the UI can pick (`reasoning` only when true).
+#[derive(Serialize, JsonSchema)]
+pub struct ModelDto {
+    pub id: String,
+    pub name: String,
+    pub provider: String,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub reasoning: bool,
+}
+
+impl From<&ModelInfo> for ModelDto {
+    fn from(model: &ModelInfo) -> Self {
+        ModelDto {
+            id: model.id.clone(),
+            name: model.name.to_owned(),
+            provider: model.provider.to_owned(),
+            reasoning: model.reasoning,
+        }
+    }
+}
+
 #[derive(Serialize, JsonSchema)]
 pub struct ModelsResponse {
-    pub models: Vec<serde_json::Value>,
+    pub models: Vec<ModelDto>,
+}
+
+/// `{"status": …}` (`deleted`, `ok`).
+#[derive(Serialize, JsonSchema)]
+pub struct StatusResponse {
+    pub status: &'static str,
+}
+
+/// Where a credential is visible in a sandbox; absent fields read as `false`.
+#[derive(Clone, Copy, Default, Deserialize, Serialize, JsonSchema)]
+pub struct VisibilityDto {
+    #[serde(default)]
+    pub tools: bool,
+    #[serde(default)]
+    pub console: bool,
+    #[serde(default)]
+    pub services: bool,
+    #[serde(default)]
+    pub hooks: bool,
+}
+
+impl From<Visibility> for VisibilityDto {
+    fn from(v: Visibility) -> Self {
+        VisibilityDto {
+            tools: v.tools,
+            console: v.console,
+            services: v.services,
+            hooks: v.hooks,
+        }
+    }
+}
+
+impl From<VisibilityDto> for Visibility {
+    fn from(v: VisibilityDto) -> Self {
+        Visibility {
+            tools: v.tools,
+            console: v.console,
+            services: v.services,
+            hooks: v.hooks,
+        }
+    }
+}
+
+/// A credential without its secret: which env vars are set (`envKeys`), never their values.
+#[derive(Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CredentialInfoDto {
+    pub id: String,
+    pub provider: String,
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    pub auth_type: String,
+    pub is_configured: bool,
+    pub inactive: bool,
+    pub agent_visible: bool,
+    pub visibility: VisibilityDto,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub env_keys: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl From<&CredentialInfo> for CredentialInfoDto {
+    fn from(info: &CredentialInfo) -> Self {
+        let c = &info.credential;
+        CredentialInfoDto {
+            id: c.id.to_string(),
+            provider: c.provider.clone(),
+            name: c.name.clone(),
+            description: c.description.clone(),
+            auth_type: c.auth_type.as_str().to_owned(),
+            is_configured: c.is_configured,
+            inactive: c.inactive,
+            agent_visible: c.visibility.tools,
+            visibility: c.visibility.into(),
+            env_keys: info.env_keys.clone(),
+            expires_at: info.expires_at.map(rfc3339),
+            created_at: rfc3339(c.created_at),
+            updated_at: rfc3339(c.updated_at),
+        }
+    }
+}
+
+#[derive(Serialize, JsonSchema)]
+pub struct CredentialsResponse {
+    pub credentials: Vec<CredentialInfoDto>,
+}
+
+/// One env var of a credential; an empty `value` keeps the stored one.
+#[derive(Deserialize, JsonSchema)]
+pub struct EnvVarRequest {
+    #[serde(default)]
+    pub key: String,
+    #[serde(default)]
+    #[schemars(with = "String")]
+    pub value: Secret,
+}
+
+/// `POST …/credentials`: create or update (with `credentialId`).
+#[derive(Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateCredentialRequest {
+    #[serde(default)]
+    pub provider: Option<String>,
+    #[serde(default)]
+    pub credential_id: Option<String>,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    /// `api_key`, `id` or `oauth`.
+    #[serde(default)]
+    pub auth_type: Option<String>,
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub api_key: Option<Secret>,
+    #[serde(default)]
+    pub env_vars: Option<Vec<EnvVarRequest>>,
+    #[serde(default)]
+    pub agent_visible: Option<bool>,
+    #[serde(default)]
+    pub visibility: Option<VisibilityDto>,
+    #[serde(default)]
+    pub inactive: Option<bool>,
+}
+
+#[derive(Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CredentialTypeDto {
+    pub id: &'static str,
+    pub provider: &'static str,
+    pub backend_provider: &'static str,
+    pub name: &'static str,
+    pub description: &'static str,
+    pub secret_label: &'static str,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub env: Vec<&'static str>,
+    pub category: &'static str,
+    pub group: &'static str,
+    pub group_name: &'static str,
+    pub auth_type: &'static str,
+}
+
+impl From<&CredentialType> for CredentialTypeDto {
+    fn from(t: &CredentialType) -> Self {
+        CredentialTypeDto {
+            id: t.id,
+            provider: t.provider,
+            backend_provider: t.backend_provider,
+            name: t.name,
+            description: t.description,
+            secret_label: t.secret_label,
+            env: t.env.to_vec(),
+            category: t.category,
+            group: t.group,
+            group_name: t.group_name,
+            auth_type: t.auth_type.as_str(),
+        }
+    }
+}
+
+#[derive(Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CredentialTypesResponse {
+    pub credential_types: Vec<CredentialTypeDto>,
+}
+
+#[derive(Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionCredentialUseDto {
+    pub id: String,
+    pub description: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_used_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_used_tool_call_id: Option<String>,
+}
+
+impl From<&SessionCredentialUse> for SessionCredentialUseDto {
+    fn from(u: &SessionCredentialUse) -> Self {
+        SessionCredentialUseDto {
+            id: u.id.clone(),
+            description: u.description.clone(),
+            created_at: u.created_at.map(rfc3339),
+            last_used_at: u.last_used_at.map(rfc3339),
+            last_used_tool_call_id: u.last_used_tool_call_id.clone(),
+        }
+    }
+}
+
+/// A project credential as one session sees it: `agentVisible`/`visibility` are the
+/// session's, `credential.agentVisible`/`credential.visibility` the global ones.
+#[derive(Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionCredentialDto {
+    pub credential_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session_credential_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub env_var: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_env_var: Option<String>,
+    pub agent_visible: bool,
+    pub visibility: VisibilityDto,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub uses: Option<Vec<SessionCredentialUseDto>>,
+    pub credential: CredentialInfoDto,
+}
+
+impl From<&SessionCredentialView> for SessionCredentialDto {
+    fn from(view: &SessionCredentialView) -> Self {
+        let assignment = view.assignment.as_ref();
+        SessionCredentialDto {
+            credential_id: view.credential.credential.id.to_string(),
+            session_credential_id: assignment.map(|a| a.session_credential_id.clone()),
+            env_var: assignment.and_then(|a| a.env_var.clone()),
+            source_env_var: assignment.and_then(|a| a.source_env_var.clone()),
+            agent_visible: view.visibility.tools,
+            visibility: view.visibility.into(),
+            uses: assignment
+                .filter(|a| !a.uses.is_empty())
+                .map(|a| a.uses.iter().map(SessionCredentialUseDto::from).collect()),
+            credential: CredentialInfoDto::from(&view.credential),
+        }
+    }
+}
+
+#[derive(Serialize, JsonSchema)]
+pub struct SessionCredentialsResponse {
+    pub credentials: Vec<SessionCredentialDto>,
+}
+
+/// An approved use; only the description is read (ids and times are the server's).
+#[derive(Deserialize, JsonSchema)]
+pub struct SessionCredentialUseRequest {
+    #[serde(default)]
+    pub description: String,
+}
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionCredentialRequest {
+    pub credential_id: String,
+    #[serde(default)]
+    pub session_credential_id: Option<String>,
+    #[serde(default)]
+    pub env_var: Option<String>,
+    #[serde(default)]
+    pub source_env_var: Option<String>,
+    #[serde(default)]
+    pub agent_visible: bool,
+    /// Overrides `agentVisible` when given.
+    #[serde(default)]
+    pub visibility: Option<VisibilityDto>,
+    #[serde(default)]
+    pub uses: Option<Vec<SessionCredentialUseRequest>>,
+}
+
+/// `PUT …/sessions/{id}/credentials`: the session's whole set of assignments.
+#[derive(Deserialize, JsonSchema)]
+pub struct SetSessionCredentialsRequest {
+    #[serde(default)]
+    pub credentials: Option<Vec<SessionCredentialRequest>>,
+}
+
+/// `POST …/credentials/mcp`: an MCP server's OAuth token from the agent.
+#[derive(Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct McpTokenRequest {
+    #[serde(default)]
+    pub url: String,
+    #[serde(default)]
+    #[schemars(with = "String")]
+    pub access_token: Secret,
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub refresh_token: Option<Secret>,
+    /// Unix seconds.
+    #[serde(default)]
+    pub expires_at: Option<i64>,
 }
 
 /// Reads a field that may be absent (outer `None`), `null` (`Some(None)`) or a value.

@@ -42,6 +42,29 @@ where
     }
 }
 
+/// A JSON body that may carry secrets (API keys, tokens). A malformed one is refused with
+/// the bare message `Invalid request body`: parser errors can quote the input, and a secret
+/// sent in the wrong field must not come back in an answer or a log line.
+pub struct SecretJsonBody<T>(pub T);
+
+impl<S, T> FromRequest<S> for SecretJsonBody<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match JsonBody::<T>::from_request(request, state).await {
+            Ok(JsonBody(value)) => Ok(SecretJsonBody(value)),
+            Err(ApiError(error)) if error.kind == ErrorKind::InvalidInput => {
+                Err(ApiError::bad_request("Invalid request body"))
+            }
+            Err(error) => Err(error),
+        }
+    }
+}
+
 /// Parses a JSON body, naming the problem (syntax, type, missing field) in the 400.
 ///
 /// Every request body of the API is a JSON object. serde would also read a struct from a

@@ -9,7 +9,9 @@ use axum::routing::{MethodRouter, delete, get, patch, post, put};
 use schemars::{JsonSchema, Schema, SchemaGenerator};
 
 use crate::dto::*;
-use crate::handlers::{events, members, meta, preferences, projects, sessions, workspaces};
+use crate::handlers::{
+    credentials, events, members, meta, preferences, projects, sessions, terminal, workspaces,
+};
 use crate::middleware::require_member;
 use crate::state::AppState;
 
@@ -739,6 +741,48 @@ fn build(state: Option<AppState>) -> (Vec<RouteSpec>, Router<AppState>) {
     t.add(
         spec(
             Get,
+            p!("/sessions/{sessionId}/credentials"),
+            "ListSessionCredentialAssignments",
+            "Credentials",
+            "Every project credential with the session's settings for it",
+            Member,
+        )
+        .response::<SessionCredentialsResponse>(),
+        credentials::list_session_credentials,
+    );
+    t.add(
+        spec(
+            Put,
+            p!("/sessions/{sessionId}/credentials"),
+            "SetSessionCredentialAssignments",
+            "Credentials",
+            "Replace the session's credential assignments",
+            Member,
+        )
+        .request::<SetSessionCredentialsRequest>()
+        .response::<SessionCredentialsResponse>(),
+        credentials::set_session_credentials,
+    );
+    t.add(
+        spec(
+            Get,
+            p!("/sessions/{sessionId}/terminal/ws"),
+            "TerminalWebSocket",
+            "Terminal",
+            "Terminal in the sandbox (WebSocket)",
+            Member,
+        )
+        .query(&[
+            ("rows", "terminal rows"),
+            ("cols", "terminal columns"),
+            ("root", "true for a root shell"),
+        ])
+        .streaming(),
+        terminal::terminal_ws,
+    );
+    t.add(
+        spec(
+            Get,
             p!("/sessions/{sessionId}/terminal/history"),
             "GetTerminalHistory",
             "Terminal",
@@ -758,7 +802,7 @@ fn build(state: Option<AppState>) -> (Vec<RouteSpec>, Router<AppState>) {
             "State of the session's sandbox",
             Member,
         ),
-        meta::terminal_status,
+        terminal::terminal_status,
     );
     for (method, suffix, handler, group, description) in SESSION_PLANNED_LATE {
         t.planned(spec(*method, suffix, handler, group, description, Member));
@@ -787,6 +831,67 @@ fn build(state: Option<AppState>) -> (Vec<RouteSpec>, Router<AppState>) {
         .response::<SuggestionsResponse>(),
         workspaces::get_suggestions,
     );
+    t.add(
+        spec(
+            Get,
+            p!("/credentials/types"),
+            "GetCredentialTypes",
+            "Credentials",
+            "Credential types the UI can create",
+            Member,
+        )
+        .response::<CredentialTypesResponse>(),
+        credentials::credential_types,
+    );
+    t.add(
+        spec(
+            Get,
+            p!("/credentials"),
+            "ListCredentials",
+            "Credentials",
+            "Credentials of the project (which fields are set, never secrets)",
+            Member,
+        )
+        .response::<CredentialsResponse>(),
+        credentials::list_credentials,
+    );
+    t.add(
+        spec(
+            Post,
+            p!("/credentials"),
+            "CreateCredential",
+            "Credentials",
+            "Create or update a credential (secrets are sealed at rest)",
+            Member,
+        )
+        .request::<CreateCredentialRequest>()
+        .response::<CredentialInfoDto>(),
+        credentials::create_credential,
+    );
+    t.add(
+        spec(
+            Get,
+            p!("/credentials/{provider}"),
+            "GetCredential",
+            "Credentials",
+            "One credential by provider or id (no secrets)",
+            Member,
+        )
+        .response::<CredentialInfoDto>(),
+        credentials::get_credential,
+    );
+    t.add(
+        spec(
+            Delete,
+            p!("/credentials/{provider}"),
+            "DeleteCredential",
+            "Credentials",
+            "Delete a credential (by provider or id) and its session assignments",
+            Member,
+        )
+        .response::<StatusResponse>(),
+        credentials::delete_credential,
+    );
     for (method, suffix, handler, description) in CREDENTIALS_PLANNED {
         t.planned(spec(
             *method,
@@ -797,6 +902,19 @@ fn build(state: Option<AppState>) -> (Vec<RouteSpec>, Router<AppState>) {
             Member,
         ));
     }
+    t.add(
+        spec(
+            Post,
+            p!("/credentials/mcp"),
+            "PostMCPToken",
+            "Credentials",
+            "Store an MCP OAuth token from the agent",
+            Member,
+        )
+        .request::<McpTokenRequest>()
+        .response::<StatusResponse>(),
+        credentials::post_mcp_token,
+    );
     (t.specs, t.router)
 }
 
@@ -1012,27 +1130,6 @@ const SESSION_PLANNED: &[(Method, &str, &str, &str, &str)] = &[
         "Chat",
         "Answer the agent's question",
     ),
-    (
-        Method::Get,
-        p!("/sessions/{sessionId}/credentials"),
-        "ListSessionCredentialAssignments",
-        "Credentials",
-        "Credentials assigned to the session",
-    ),
-    (
-        Method::Put,
-        p!("/sessions/{sessionId}/credentials"),
-        "SetSessionCredentialAssignments",
-        "Credentials",
-        "Replace the session's credential assignments",
-    ),
-    (
-        Method::Get,
-        p!("/sessions/{sessionId}/terminal/ws"),
-        "TerminalWebSocket",
-        "Terminal",
-        "Terminal in the sandbox (WebSocket)",
-    ),
 ];
 
 const SESSION_PLANNED_LATE: &[(Method, &str, &str, &str, &str)] = &[
@@ -1102,36 +1199,6 @@ const SESSION_PLANNED_LATE: &[(Method, &str, &str, &str, &str)] = &[
 ];
 
 const CREDENTIALS_PLANNED: &[(Method, &str, &str, &str)] = &[
-    (
-        Method::Get,
-        p!("/credentials/types"),
-        "GetCredentialTypes",
-        "Credential types the UI can create",
-    ),
-    (
-        Method::Get,
-        p!("/credentials"),
-        "ListCredentials",
-        "Credentials of the project (no secrets)",
-    ),
-    (
-        Method::Post,
-        p!("/credentials"),
-        "CreateCredential",
-        "Create or update a credential",
-    ),
-    (
-        Method::Get,
-        p!("/credentials/{provider}"),
-        "GetCredential",
-        "One credential (no secrets)",
-    ),
-    (
-        Method::Delete,
-        p!("/credentials/{provider}"),
-        "DeleteCredential",
-        "Delete a credential",
-    ),
     (
         Method::Post,
         p!("/credentials/{provider}/refresh"),
@@ -1203,11 +1270,5 @@ const CREDENTIALS_PLANNED: &[(Method, &str, &str, &str)] = &[
         p!("/credentials/codex/callback-status"),
         "CodexCallbackStatus",
         "State of the Codex loopback callback",
-    ),
-    (
-        Method::Post,
-        p!("/credentials/mcp"),
-        "PostMCPToken",
-        "Store an MCP OAuth token from the agent",
     ),
 ];

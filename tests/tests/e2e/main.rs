@@ -5,10 +5,12 @@
 
 mod bad_input;
 mod common;
+mod credentials;
 mod events;
 mod meta;
 mod openapi;
 mod projects;
 mod replicas;
+mod sandbox;
 mod sessions;
 mod workspaces;

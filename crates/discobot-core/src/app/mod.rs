@@ -3,7 +3,9 @@
 //! Handlers call exactly one `App` method; the method checks access, validates input,
 //! talks to the ports and announces every state change as a project event.
 
+mod credentials;
 pub mod jobs;
+mod lifecycle;
 mod members;
 mod preferences;
 mod projects;
@@ -18,6 +20,10 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
+pub use credentials::{
+    AssignmentInput, CredentialInfo, CredentialInput, EnvVarInput, KeyCheck, McpTokenInput,
+    SessionCredentialView,
+};
 pub use members::NewInvitation;
 pub use sessions::{SessionPatch, VersionedSessions, WorkspaceView};
 pub use workspaces::{NewWorkspace, WorkspacePatch, WorkspaceValidation};
@@ -28,9 +34,10 @@ use crate::ids::{ProjectId, UserId};
 use crate::jobs::{JobType, NewJob};
 use crate::model::{Member, Role};
 use crate::ports::{
-    EventLog, EventNotifier, GitPort, JobQueue, JobWaker, MemberRepo, PreferenceRepo, ProjectRepo,
-    SandboxPort, SessionRepo, UserRepo, WorkspaceRepo,
+    CredentialRepo, EventLog, EventNotifier, GitPort, JobQueue, JobWaker, MemberRepo,
+    PreferenceRepo, ProjectRepo, SandboxPort, SessionRepo, SettingsRepo, UserRepo, WorkspaceRepo,
 };
+use crate::secrets::Sealer;
 
 /// The adapters the use cases run against, as trait objects built by the binary.
 #[derive(Clone)]
@@ -41,6 +48,8 @@ pub struct Ports {
     pub preferences: Arc<dyn PreferenceRepo>,
     pub workspaces: Arc<dyn WorkspaceRepo>,
     pub sessions: Arc<dyn SessionRepo>,
+    pub credentials: Arc<dyn CredentialRepo>,
+    pub settings: Arc<dyn SettingsRepo>,
     pub events: Arc<dyn EventLog>,
     pub jobs: Arc<dyn JobQueue>,
     pub git: Arc<dyn GitPort>,
@@ -60,6 +69,8 @@ pub struct AppConfig {
     pub invitation_ttl: Duration,
     /// Whether `GET …/suggestions` lists directories of the server's filesystem.
     pub suggestions_enabled: bool,
+    /// Seals credentials at rest (AES-256-GCM under the server's encryption key).
+    pub sealer: Sealer,
 }
 
 /// Who is making a request.
@@ -105,11 +116,18 @@ impl ProjectAccess {
 pub struct App {
     pub(crate) ports: Ports,
     pub(crate) config: AppConfig,
+    /// When each session's sandbox was last used, for the idle monitor (this process only).
+    pub(crate) activity:
+        std::sync::Mutex<std::collections::HashMap<crate::ids::SessionId, DateTime<Utc>>>,
 }
 
 impl App {
     pub fn new(ports: Ports, config: AppConfig) -> Self {
-        App { ports, config }
+        App {
+            ports,
+            config,
+            activity: Default::default(),
+        }
     }
 
     pub fn config(&self) -> &AppConfig {

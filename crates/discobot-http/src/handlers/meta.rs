@@ -5,9 +5,10 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use discobot_core::ids::{ANONYMOUS_USER_ID, SessionId};
+use discobot_core::ids::ANONYMOUS_USER_ID;
 use serde_json::{Value, json};
 
+use crate::dto::{ModelDto, ModelsResponse};
 use crate::error::{ApiResult, error_response};
 use crate::extract::{Access, ApiPath};
 use crate::openapi;
@@ -177,26 +178,32 @@ pub(crate) async fn auth_logout() -> Json<Value> {
     Json(json!({"success": true}))
 }
 
-pub(crate) async fn list_cache_volumes(Access(_access): Access) -> Response {
-    error_response(
-        StatusCode::NOT_IMPLEMENTED,
-        "Cache volumes not supported by provider",
-    )
+pub(crate) async fn list_cache_volumes(
+    State(state): State<AppState>,
+    Access(access): Access,
+) -> ApiResult<Json<Value>> {
+    let volumes = state.app().cache_volumes(&access).await?;
+    Ok(Json(json!({"volumes": volumes})))
 }
 
-pub(crate) async fn delete_cache_volume(Access(access): Access) -> Response {
-    if !access.role.is_admin() {
-        return error_response(StatusCode::FORBIDDEN, "Admin access required");
-    }
-    error_response(
-        StatusCode::NOT_IMPLEMENTED,
-        "Cache volumes not supported by provider",
-    )
+pub(crate) async fn delete_cache_volume(
+    State(state): State<AppState>,
+    Access(access): Access,
+) -> ApiResult<Json<Value>> {
+    state.app().delete_cache_volume(&access).await?;
+    Ok(Json(json!({"success": true})))
 }
 
-/// No credentials exist before the credentials issue, so no model is usable yet.
-pub(crate) async fn project_models(Access(_access): Access) -> Json<Value> {
-    Json(json!({"models": []}))
+/// The models of the providers the project has a configured, active credential for (an
+/// empty list keeps the UI's composer disabled).
+pub(crate) async fn project_models(
+    State(state): State<AppState>,
+    Access(access): Access,
+) -> ApiResult<Json<ModelsResponse>> {
+    let models = state.app().project_models(&access).await?;
+    Ok(Json(ModelsResponse {
+        models: models.iter().map(ModelDto::from).collect(),
+    }))
 }
 
 pub(crate) async fn auth_providers(Access(_access): Access) -> Json<Value> {
@@ -230,25 +237,6 @@ pub(crate) async fn get_provider(
         return error_response(StatusCode::NOT_FOUND, "Provider not found");
     }
     Json(provider_json(&state).await).into_response()
-}
-
-pub(crate) async fn terminal_status(
-    State(state): State<AppState>,
-    Access(access): Access,
-    ApiPath((_project, session)): ApiPath<(String, String)>,
-) -> ApiResult<Response> {
-    state
-        .app()
-        .get_session(&access, &SessionId::new(session))
-        .await?;
-    let status = state.app().sandbox().status().await;
-    if !status.available {
-        return Ok(Json(
-            json!({"status": "unavailable", "error": "sandbox provider not configured"}),
-        )
-        .into_response());
-    }
-    Ok(not_implemented("GetTerminalStatus").await)
 }
 
 /// The answer of a seed route whose feature is not built yet.

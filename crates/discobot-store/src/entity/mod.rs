@@ -9,6 +9,7 @@ pub(crate) mod project_members;
 pub(crate) mod projects;
 pub(crate) mod session_credential_assignments;
 pub(crate) mod sessions;
+pub(crate) mod settings;
 pub(crate) mod terminal_history;
 pub(crate) mod user_preferences;
 pub(crate) mod users;

@@ -1,4 +1,5 @@
-//! The `session_credential_assignments` table: per-session credential visibility.
+//! The `session_credential_assignments` table: per-session credential visibility, env var
+//! rebinding and approved uses.
 
 use sea_orm::entity::prelude::*;
 
@@ -12,6 +13,13 @@ pub struct Model {
     pub agent_visible: bool,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
+    pub session_credential_id: Option<String>,
+    pub env_var: Option<String>,
+    pub source_env_var: Option<String>,
+    pub console_visible: bool,
+    pub service_visible: bool,
+    pub hook_visible: bool,
+    pub uses_json: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

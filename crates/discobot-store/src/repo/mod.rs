@@ -1,6 +1,7 @@
 //! The port implementations, one module per `discobot_core::ports` trait, plus the
 //! conversions between entity rows and domain records.
 
+mod credentials;
 mod events;
 mod jobs;
 mod members;

@@ -86,6 +86,18 @@ impl SessionRepo for Store {
         sessions_from_rows(rows)
     }
 
+    async fn list_sessions_with_status(&self, statuses: &[SessionStatus]) -> Result<Vec<Session>> {
+        let statuses: Vec<&str> = statuses.iter().map(|status| status.as_str()).collect();
+        let rows = sessions::Entity::find()
+            .filter(sessions::Column::Status.is_in(statuses))
+            .filter(sessions::Column::DeletedAt.is_null())
+            .order_by_asc(sessions::Column::CreatedAt)
+            .all(&self.reader)
+            .await
+            .db()?;
+        sessions_from_rows(rows)
+    }
+
     async fn list_workspace_sessions(&self, workspace: &WorkspaceId) -> Result<Vec<Session>> {
         let rows = sessions::Entity::find()
             .filter(sessions::Column::WorkspaceId.eq(workspace.as_str()))

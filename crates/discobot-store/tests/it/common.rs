@@ -40,7 +40,9 @@ pub struct Ctx {
 
 enum Second {
     /// SQLite: the file is locked by `store`, so "another store" is a clone of it.
-    SameProcess,
+    SameProcess {
+        path: PathBuf,
+    },
     Postgres {
         url: String,
         schema: String,
@@ -50,10 +52,34 @@ enum Second {
 impl Ctx {
     pub async fn second_store(&self) -> Store {
         match &self.second {
-            Second::SameProcess => self.store.clone(),
+            Second::SameProcess { .. } => self.store.clone(),
             Second::Postgres { url, schema } => Store::connect_with_schema(url, schema)
                 .await
                 .expect("second store connects"),
+        }
+    }
+}
+
+impl Ctx {
+    /// A plain connection to the same database, bypassing the store, to look at rows as
+    /// they are stored.
+    pub async fn raw_connection(&self) -> sea_orm::DatabaseConnection {
+        match &self.second {
+            Second::SameProcess { path } => {
+                Database::connect(format!("sqlite://{}?mode=ro", path.display()))
+                    .await
+                    .expect("raw SQLite connection")
+            }
+            Second::Postgres { url, schema } => {
+                let mut options = sea_orm::ConnectOptions::new(url.as_str());
+                options
+                    .max_connections(1)
+                    .sqlx_logging(false)
+                    .set_schema_search_path(format!("\"{schema}\""));
+                Database::connect(options)
+                    .await
+                    .expect("raw PostgreSQL connection")
+            }
         }
     }
 }
@@ -67,7 +93,7 @@ pub async fn run_sqlite(test: impl FnOnce(Ctx) -> TestFuture) {
     assert_eq!(store.backend(), "sqlite");
     let ctx = Ctx {
         store: store.clone(),
-        second: Second::SameProcess,
+        second: Second::SameProcess { path },
     };
     let outcome = tokio::spawn(test(ctx)).await;
     store.close().await.expect("store closes");

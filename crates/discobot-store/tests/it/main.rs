@@ -3,6 +3,7 @@
 mod common;
 
 mod concurrency;
+mod credentials;
 mod events;
 mod jobs;
 mod members;

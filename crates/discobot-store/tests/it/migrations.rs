@@ -21,6 +21,7 @@ const TABLES: &[&str] = &[
     "jobs",
     "user_preferences",
     "terminal_history",
+    "settings",
 ];
 
 async fn tables(db: &DatabaseConnection) -> Vec<String> {
