@@ -154,6 +154,23 @@ impl Server {
             loops.push(tokio::spawn(dispatcher.run(background.clone())));
         }
 
+        // What the provider notices by itself: sandboxes stopped or removed outside discobot,
+        // crashes, the image build's progress.
+        if let Some(mut sandbox_events) = app.sandbox().watch() {
+            let (watcher, shutdown) = (app.clone(), background.clone());
+            loops.push(tokio::spawn(async move {
+                loop {
+                    let event = tokio::select! {
+                        _ = shutdown.cancelled() => return,
+                        event = sandbox_events.next_event() => event,
+                    };
+                    let Some(event) = event else { return };
+                    if let Err(error) = watcher.apply_sandbox_event(event).await {
+                        tracing::warn!(%error, "failed to apply a sandbox event");
+                    }
+                }
+            }));
+        }
         // Sessions whose sandboxes changed while no server watched (a crash, a reboot).
         let reconciler = app.clone();
         loops.push(tokio::spawn(async move {

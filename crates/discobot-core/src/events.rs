@@ -48,6 +48,13 @@ pub enum EventPayload {
         name: String,
         deleted: bool,
     },
+    /// A start-up task (the sandbox image build) progressed; always on project `local`.
+    StartupTask {
+        id: String,
+        name: String,
+        state: String,
+        message: Option<String>,
+    },
     JobCompleted {
         job_id: JobId,
         job_type: String,
@@ -66,6 +73,7 @@ impl EventPayload {
             EventPayload::WorkspaceDeleted { .. } => "workspace_deleted",
             EventPayload::ProjectUpdated { .. } => "project_updated",
             EventPayload::JobCompleted { .. } => "job_completed",
+            EventPayload::StartupTask { .. } => "startup_task_updated",
         }
     }
 
@@ -98,6 +106,18 @@ impl EventPayload {
                 deleted,
             } => {
                 json!({"projectId": project_id.as_str(), "name": name, "deleted": deleted})
+            }
+            EventPayload::StartupTask {
+                id,
+                name,
+                state,
+                message,
+            } => {
+                let mut data = json!({"id": id, "name": name, "state": state});
+                if let Some(message) = message {
+                    data["currentOperation"] = json!(message);
+                }
+                data
             }
             EventPayload::JobCompleted {
                 job_id,

@@ -338,6 +338,30 @@ pub trait TerminalHub: Send + Sync {
     fn close_session(&self, session: &SessionId);
 }
 
+/// Something a provider noticed on its own: a sandbox changed state (stopped outside
+/// discobot, crashed, removed), or the sandbox image build progressed.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SandboxEvent {
+    Sandbox {
+        session_id: SessionId,
+        /// `None`: the sandbox was removed.
+        state: Option<SandboxState>,
+        error: Option<String>,
+    },
+    /// The sandbox image: `state` is `in_progress`, `completed` or `failed`.
+    Image {
+        state: String,
+        message: Option<String>,
+    },
+}
+
+/// A provider's stream of `SandboxEvent`s.
+#[async_trait]
+pub trait SandboxEvents: Send {
+    /// The next event; `None` when the provider stopped watching.
+    async fn next_event(&mut self) -> Option<SandboxEvent>;
+}
+
 /// Runs sessions' sandboxes (Docker containers, or local processes).
 #[async_trait]
 pub trait SandboxPort: Send + Sync {
@@ -364,6 +388,10 @@ pub trait SandboxPort: Send + Sync {
         Err(crate::Error::not_implemented(
             "this sandbox provider cannot run commands",
         ))
+    }
+    /// Changes the provider notices on its own, for as long as the stream is read.
+    fn watch(&self) -> Option<Box<dyn SandboxEvents>> {
+        None
     }
     /// The provider's persistent terminals, when it offers them.
     fn terminals(&self) -> Option<&dyn TerminalHub> {

@@ -18,8 +18,8 @@ use discobot_core::ids::ProjectId;
 use discobot_core::ids::SessionId;
 use discobot_core::model::{Session, Workspace};
 use discobot_core::ports::{
-    ExecOutput, ProviderStatus, PtyRequest, SandboxInfo, SandboxPort, SandboxState,
-    TerminalAttachment, TerminalHub,
+    ExecOutput, ProviderStatus, PtyRequest, SandboxEvent, SandboxEvents, SandboxInfo, SandboxPort,
+    SandboxState, TerminalAttachment, TerminalHub,
 };
 use futures::StreamExt;
 
@@ -525,6 +525,16 @@ impl SandboxPort for DockerProvider {
         Some(self)
     }
 
+    fn watch(&self) -> Option<Box<dyn SandboxEvents>> {
+        let (sender, receiver) = tokio::sync::mpsc::channel(256);
+        tokio::spawn(Self::forward_container_events(
+            self.docker.clone(),
+            sender.clone(),
+        ));
+        tokio::spawn(self.image.clone().forward_progress(sender));
+        Some(Box::new(DockerEvents { receiver }))
+    }
+
     async fn cache_volumes(&self, project: &ProjectId) -> discobot_core::Result<serde_json::Value> {
         let filters = HashMap::from([(
             "label",
@@ -622,5 +632,71 @@ impl SandboxPort for DockerProvider {
             stdout,
             stderr,
         })
+    }
+}
+
+/// Forwards Docker's container events and the image builder's progress as `SandboxEvent`s.
+struct DockerEvents {
+    receiver: tokio::sync::mpsc::Receiver<SandboxEvent>,
+}
+
+#[async_trait]
+impl SandboxEvents for DockerEvents {
+    async fn next_event(&mut self) -> Option<SandboxEvent> {
+        self.receiver.recv().await
+    }
+}
+
+impl DockerProvider {
+    /// Reads Docker's event stream (reconnecting every 5 s on errors) until `sender` closes.
+    async fn forward_container_events(
+        docker: Docker,
+        sender: tokio::sync::mpsc::Sender<SandboxEvent>,
+    ) {
+        let filters = HashMap::from([
+            ("type", vec!["container".to_owned()]),
+            ("label", vec![format!("{LABEL_MANAGED}=true")]),
+        ]);
+        loop {
+            let options = bollard::query_parameters::EventsOptionsBuilder::new()
+                .filters(&filters)
+                .build();
+            let mut events = docker.events(Some(options));
+            while let Some(event) = events.next().await {
+                let event = match event {
+                    Ok(event) => event,
+                    Err(error) => {
+                        tracing::warn!(%error, "Docker event stream failed; reconnecting");
+                        break;
+                    }
+                };
+                let attributes = event
+                    .actor
+                    .and_then(|actor| actor.attributes)
+                    .unwrap_or_default();
+                let Some(session) = attributes.get(LABEL_SESSION) else {
+                    continue;
+                };
+                let (state, error) = match event.action.as_deref().unwrap_or_default() {
+                    "start" => (Some(SandboxState::Running), None),
+                    "stop" | "kill" | "die" => (Some(SandboxState::Stopped), None),
+                    "oom" => (Some(SandboxState::Failed), Some("out of memory".to_owned())),
+                    "destroy" => (None, None),
+                    _ => continue,
+                };
+                let event = SandboxEvent::Sandbox {
+                    session_id: SessionId::new(session.as_str()),
+                    state,
+                    error,
+                };
+                if sender.send(event).await.is_err() {
+                    return;
+                }
+            }
+            tokio::select! {
+                _ = sender.closed() => return,
+                _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+            }
+        }
     }
 }

@@ -71,6 +71,28 @@ impl ImageBuilder {
         });
     }
 
+    /// Sends every change of the image state as an `Image` event until `sender` closes.
+    pub(crate) async fn forward_progress(
+        self: Arc<Self>,
+        sender: tokio::sync::mpsc::Sender<discobot_core::ports::SandboxEvent>,
+    ) {
+        let mut receiver = self.state.subscribe();
+        loop {
+            let event = match receiver.borrow_and_update().clone() {
+                ImageState::Ready => ("completed", None),
+                ImageState::Building(message) => ("in_progress", Some(message)),
+                ImageState::Failed(message) => ("failed", Some(message)),
+            };
+            let event = discobot_core::ports::SandboxEvent::Image {
+                state: event.0.to_owned(),
+                message: event.1,
+            };
+            if sender.send(event).await.is_err() || receiver.changed().await.is_err() {
+                return;
+            }
+        }
+    }
+
     /// Waits (up to ten minutes) for the image to be ready.
     pub(crate) async fn wait_ready(&self) -> Result<(), SandboxError> {
         let mut receiver = self.state.subscribe();

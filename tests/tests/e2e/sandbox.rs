@@ -186,6 +186,12 @@ async fn session_sandbox_lifecycle() {
 
     // Stopped behind our back: the next terminal request restarts it on demand.
     assert!(docker(&["stop", "-t", "1", &container(&session)]).0);
+    // The provider's watch notices and the session says so.
+    wait_until(Duration::from_secs(30), "session stopped", || async {
+        let (_, body) = server.get(&format!("{LOCAL}/sessions/{session}")).await;
+        (body["status"] == "stopped").then_some(())
+    })
+    .await;
     let reply = server
         .client()
         .get(server.url(&format!("{LOCAL}/sessions/{session}/terminal/status")))

@@ -240,3 +240,67 @@ impl App {
             .await
     }
 }
+
+impl App {
+    /// Applies what the provider noticed by itself. A sandbox that stopped or vanished makes
+    /// a `ready` session `stopped`; one that failed makes it `error`; one that runs again
+    /// makes a `stopped` or `error` session `ready`. Sessions in the middle of starting are
+    /// left to their init job, and removal is never undone. Image progress becomes a
+    /// `startup_task_updated` event on project `local`.
+    pub async fn apply_sandbox_event(&self, event: crate::ports::SandboxEvent) -> Result<()> {
+        match event {
+            crate::ports::SandboxEvent::Image { state, message } => {
+                self.publish(
+                    &crate::ids::ProjectId::local(),
+                    crate::events::EventPayload::StartupTask {
+                        id: "sandbox-image".into(),
+                        name: "Sandbox image".into(),
+                        state,
+                        message,
+                    },
+                )
+                .await;
+                Ok(())
+            }
+            crate::ports::SandboxEvent::Sandbox {
+                session_id,
+                state,
+                error,
+            } => {
+                let Some(session) = self.ports.sessions.get_session(&session_id).await? else {
+                    return Ok(());
+                };
+                let next = match (state, session.status) {
+                    (_, status) if status.is_terminal() => None,
+                    (
+                        Some(SandboxState::Running),
+                        SessionStatus::Stopped | SessionStatus::Error,
+                    ) => Some((SessionStatus::Ready, None)),
+                    (Some(SandboxState::Stopped) | None, SessionStatus::Ready) => {
+                        Some((SessionStatus::Stopped, None))
+                    }
+                    (Some(SandboxState::Failed), status) if status != SessionStatus::Error => {
+                        Some((
+                            SessionStatus::Error,
+                            Some(format!("Sandbox failed: {}", error.unwrap_or_default())),
+                        ))
+                    }
+                    _ => None,
+                };
+                let Some((status, error)) = next else {
+                    return Ok(());
+                };
+                if self
+                    .ports
+                    .sessions
+                    .set_session_status(&session_id, status, error.as_deref(), false, Utc::now())
+                    .await?
+                {
+                    self.publish_session_status(&session.project_id, &session_id, status)
+                        .await;
+                }
+                Ok(())
+            }
+        }
+    }
+}

@@ -44,11 +44,26 @@ async fn system_status_json(state: &AppState) -> Value {
             title: "No sandbox provider".into(),
             message: provider
                 .message
+                .clone()
                 .unwrap_or_else(|| "sandboxes cannot be started".into()),
         }));
     }
     let ok = !messages.iter().any(|message| message["level"] == "error");
-    json!({
+    // The sandbox image build is the one start-up task: shown while it runs or after it failed.
+    let image_task = match provider.state.as_str() {
+        "building" => Some("in_progress"),
+        "failed" => Some("failed"),
+        _ => None,
+    }
+    .map(|task_state| {
+        json!([{
+            "id": "sandbox-image",
+            "name": "Sandbox image",
+            "state": task_state,
+            "currentOperation": provider.message.clone().unwrap_or_default(),
+        }])
+    });
+    let mut status = json!({
         "ok": ok,
         "messages": if messages.is_empty() { Value::Null } else { Value::Array(messages) },
         "sandboxProvider": {
@@ -56,7 +71,11 @@ async fn system_status_json(state: &AppState) -> Value {
             "available": provider.available,
             "state": provider.state,
         },
-    })
+    });
+    if let Some(tasks) = image_task {
+        status["startupTasks"] = tasks;
+    }
+    status
 }
 
 pub(crate) async fn system_status(State(state): State<AppState>) -> Json<Value> {
