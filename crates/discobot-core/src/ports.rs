@@ -283,6 +283,24 @@ pub struct SandboxInfo {
     pub error: Option<String>,
 }
 
+/// How to reach a sandbox's agent.
+#[derive(Clone, PartialEq)]
+pub struct AgentEndpoint {
+    /// `http://127.0.0.1:<port>`
+    pub base_url: String,
+    /// The raw shared secret (a bearer token).
+    pub secret: String,
+}
+
+impl std::fmt::Debug for AgentEndpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The secret opens the agent: never in logs.
+        f.debug_struct("AgentEndpoint")
+            .field("base_url", &self.base_url)
+            .finish_non_exhaustive()
+    }
+}
+
 /// The result of a buffered command in a sandbox.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ExecOutput {
@@ -387,6 +405,13 @@ pub trait SandboxPort: Send + Sync {
     async fn exec(&self, _session: &SessionId, _command: &[String]) -> Result<ExecOutput> {
         Err(crate::Error::not_implemented(
             "this sandbox provider cannot run commands",
+        ))
+    }
+    /// Where the running sandbox's agent answers, and the raw secret it accepts as bearer
+    /// token; the agent client dials this whatever URL host it uses.
+    async fn agent_endpoint(&self, _session: &SessionId) -> Result<AgentEndpoint> {
+        Err(crate::Error::not_implemented(
+            "this sandbox provider has no agent endpoint",
         ))
     }
     /// Changes the provider notices on its own, for as long as the stream is read.

@@ -18,8 +18,8 @@ use discobot_core::ids::ProjectId;
 use discobot_core::ids::SessionId;
 use discobot_core::model::{Session, Workspace};
 use discobot_core::ports::{
-    ExecOutput, ProviderStatus, PtyRequest, SandboxEvent, SandboxEvents, SandboxInfo, SandboxPort,
-    SandboxState, TerminalAttachment, TerminalHub,
+    AgentEndpoint, ExecOutput, ProviderStatus, PtyRequest, SandboxEvent, SandboxEvents,
+    SandboxInfo, SandboxPort, SandboxState, TerminalAttachment, TerminalHub,
 };
 use futures::StreamExt;
 
@@ -523,6 +523,11 @@ impl SandboxPort for DockerProvider {
 
     fn terminals(&self) -> Option<&dyn TerminalHub> {
         Some(self)
+    }
+
+    async fn agent_endpoint(&self, session: &SessionId) -> discobot_core::Result<AgentEndpoint> {
+        let (base_url, secret) = DockerProvider::agent_endpoint(self, session).await?;
+        Ok(AgentEndpoint { base_url, secret })
     }
 
     fn watch(&self) -> Option<Box<dyn SandboxEvents>> {

@@ -28,7 +28,7 @@ pub(crate) struct TerminalQuery {
 pub(crate) async fn terminal_ws(
     State(state): State<AppState>,
     Access(access): Access,
-    ApiPath((_project, session)): ApiPath<(String, String)>,
+    ApiPath((_project, session_id)): ApiPath<(String, String)>,
     ApiQuery(query): ApiQuery<TerminalQuery>,
     upgrade: WebSocketUpgrade,
 ) -> ApiResult<Response> {
@@ -36,14 +36,17 @@ pub(crate) async fn terminal_ws(
         .app()
         .open_terminal(
             &access,
-            &SessionId::new(session),
+            &SessionId::new(session_id.as_str()),
             query.rows.unwrap_or(24),
             query.cols.unwrap_or(80),
             query.root.unwrap_or(false),
         )
         .await?;
     let shutdown = state.0.streams.clone();
-    Ok(upgrade.on_upgrade(move |socket| relay(socket, attachment, shutdown)))
+    let (app, session) = (state.app().clone(), SessionId::new(session_id));
+    // While the terminal is in use the sandbox is not idle.
+    let activity = move || app.touch_session(&session);
+    Ok(upgrade.on_upgrade(move |socket| relay(socket, attachment, shutdown, activity)))
 }
 
 /// A client frame: `{"type":"input","data":"…"}` or `{"type":"resize","data":{"rows","cols"}}`.
@@ -59,6 +62,7 @@ async fn relay(
     mut socket: WebSocket,
     attachment: TerminalAttachment,
     shutdown: tokio_util::sync::CancellationToken,
+    activity: impl Fn(),
 ) {
     let TerminalAttachment {
         replay,
@@ -79,6 +83,7 @@ async fn relay(
             _ = shutdown.cancelled() => break,
             chunk = output.next_chunk() => match chunk {
                 Some(chunk) => {
+                    activity();
                     if send_output(&mut socket, &decoder.push(&chunk)).await.is_err() {
                         return;
                     }
@@ -90,11 +95,14 @@ async fn relay(
                 }
             },
             message = socket.recv(), if input_open => match message {
-                Some(Ok(Message::Text(text))) => match serde_json::from_str::<ClientFrame>(&text) {
+                Some(Ok(Message::Text(text))) => {
+                    activity();
+                    match serde_json::from_str::<ClientFrame>(&text) {
                     Ok(frame) => handle_frame(&*control, frame).await,
                     // Upstream stops reading input after a malformed frame; output goes on.
                     Err(_) => input_open = false,
-                },
+                    }
+                }
                 Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
                 Some(Ok(_)) => {}
             },
