@@ -310,13 +310,26 @@ pub struct ExecOutput {
 }
 
 /// How to open a terminal in a sandbox.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub struct PtyRequest {
     pub rows: u16,
     pub cols: u16,
     /// `root`, or `uid:gid`; `None` is the sandbox's default user.
     pub user: Option<String>,
     pub env: Vec<(String, String)>,
+}
+
+impl std::fmt::Debug for PtyRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The environment carries credential values: show the names only.
+        let env_names: Vec<&str> = self.env.iter().map(|(name, _)| name.as_str()).collect();
+        f.debug_struct("PtyRequest")
+            .field("rows", &self.rows)
+            .field("cols", &self.cols)
+            .field("user", &self.user)
+            .field("env", &env_names)
+            .finish()
+    }
 }
 
 /// Live output of a terminal.
@@ -389,6 +402,18 @@ pub trait SandboxPort: Send + Sync {
     async fn ensure_running(&self, session: &Session, workspace: &Workspace) -> Result<()>;
     /// Removes the session's sandbox, and its volumes when asked; absent is fine.
     async fn remove(&self, session: &SessionId, remove_volumes: bool) -> Result<()>;
+    /// Creates the session's sandbox without starting it (`Conflict` if it exists).
+    async fn create(&self, _session: &Session, _workspace: &Workspace) -> Result<()> {
+        Err(crate::Error::not_implemented(
+            "this sandbox provider cannot create sandboxes",
+        ))
+    }
+    /// Starts a created or stopped sandbox and waits until its agent answers.
+    async fn start(&self, _session: &SessionId) -> Result<()> {
+        Err(crate::Error::not_implemented(
+            "this sandbox provider cannot start sandboxes",
+        ))
+    }
     /// Stops the sandbox (graceful, then killed after `timeout`); absent is fine.
     async fn stop(&self, _session: &SessionId, _timeout: std::time::Duration) -> Result<()> {
         Ok(())

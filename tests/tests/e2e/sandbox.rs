@@ -45,7 +45,7 @@ fn container(session: &str) -> String {
     format!("discobot-session-{session}")
 }
 
-async fn wait_status(server: &TestServer, session: &str, wanted: &str) -> Value {
+pub(crate) async fn wait_status(server: &TestServer, session: &str, wanted: &str) -> Value {
     wait_until(
         Duration::from_secs(90),
         &format!("session {session} {wanted}"),
@@ -59,10 +59,10 @@ async fn wait_status(server: &TestServer, session: &str, wanted: &str) -> Value 
     .await
 }
 
-type Socket =
+pub(crate) type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-async fn open_terminal(server: &TestServer, session: &str) -> Socket {
+pub(crate) async fn open_terminal(server: &TestServer, session: &str) -> Socket {
     let url = server
         .url(&format!(
             "{LOCAL}/sessions/{session}/terminal/ws?rows=24&cols=80"
@@ -75,7 +75,7 @@ async fn open_terminal(server: &TestServer, session: &str) -> Socket {
 }
 
 /// Reads output frames until their text contains `needle`; returns everything read.
-async fn read_until(socket: &mut Socket, needle: &str) -> String {
+pub(crate) async fn read_until(socket: &mut Socket, needle: &str) -> String {
     let mut seen = String::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     while !seen.contains(needle) {
@@ -93,7 +93,7 @@ async fn read_until(socket: &mut Socket, needle: &str) -> String {
     seen
 }
 
-async fn send(socket: &mut Socket, frame: Value) {
+pub(crate) async fn send(socket: &mut Socket, frame: Value) {
     socket
         .send(Message::Text(frame.to_string().into()))
         .await
@@ -152,8 +152,30 @@ async fn session_sandbox_lifecycle() {
         .await;
     assert_eq!(status["status"], "running", "{status}");
 
+    // Credentials visible to the agent reach the shell's environment; the others never do.
+    for (name, key, value, visible) in [
+        ("Visible", "VISIBLE_TOKEN", "shown-to-agent", true),
+        ("Hidden", "HIDDEN_TOKEN", "kept-from-agent", false),
+    ] {
+        server
+            .expect(
+                Method::POST,
+                &format!("{LOCAL}/credentials"),
+                Some(json!({"name": name, "authType": "api_key", "envVars": [{"key": key, "value": value}], "agentVisible": visible})),
+                200,
+            )
+            .await;
+    }
+
     // Terminal: a command and its output, a resize, the workspace visible.
     let mut terminal = open_terminal(&server, &session).await;
+    send(
+        &mut terminal,
+        json!({"type": "input", "data": "echo \"env=[$VISIBLE_TOKEN][$HIDDEN_TOKEN]\"\n"}),
+    )
+    .await;
+    let seen = read_until(&mut terminal, "env=[shown-to-agent][]").await;
+    assert!(!seen.contains("kept-from-agent"), "{seen}");
     send(
         &mut terminal,
         json!({"type": "input", "data": "echo marker-$((6*7)); cat /.workspace/README.md\n"}),

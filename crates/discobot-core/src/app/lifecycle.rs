@@ -206,11 +206,20 @@ impl App {
             .ok_or_else(|| Error::unavailable("sandbox provider not available"))?;
         let user = root.then(|| "root".to_owned());
         let key = format!("{id}:{}", user.as_deref().unwrap_or("default"));
+        // Credentials the user made visible to the agent (or the console) are in the shell's
+        // environment; the others never reach the sandbox's processes.
+        let env = self
+            .agent_credentials(id)
+            .await?
+            .into_iter()
+            .filter(|credential| credential.visibility.tools || credential.visibility.console)
+            .map(|credential| (credential.env_var, credential.value.expose().to_owned()))
+            .collect();
         let request = crate::ports::PtyRequest {
             rows: rows.max(MIN_ROWS),
             cols: cols.max(MIN_COLS),
             user,
-            env: Vec::new(),
+            env,
         };
         self.touch_session(id);
         hub.attach(id, &key, request).await
@@ -290,6 +299,23 @@ impl App {
                 let Some((status, error)) = next else {
                     return Ok(());
                 };
+                // Events can arrive late (a stop that a restart already undid): act only when
+                // the sandbox is still in the state the event reported.
+                let current = self
+                    .ports
+                    .sandbox
+                    .get(&session_id)
+                    .await?
+                    .map(|info| info.state);
+                let still_true = match state {
+                    None | Some(SandboxState::Stopped) => {
+                        !matches!(current, Some(SandboxState::Running))
+                    }
+                    Some(reported) => current == Some(reported),
+                };
+                if !still_true {
+                    return Ok(());
+                }
                 if self
                     .ports
                     .sessions
