@@ -34,21 +34,47 @@ async fn main() -> anyhow::Result<()> {
         .await
         .with_context(|| format!("could not listen on {addr}"))?;
 
+    let parent_gone = stdin_lifeline();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let mut server = tokio::spawn(discobot_agent::serve(listener, config, async move {
         let _ = stopped.await;
     }));
 
-    let signal_name = tokio::select! {
+    let reason = tokio::select! {
         result = &mut server => return Ok(result.context("agent server task")??),
         _ = terminate.recv() => "SIGTERM",
         _ = interrupt.recv() => "SIGINT",
+        _ = parent_gone => "end of stdin (the server is gone)",
     };
-    tracing::info!(signal = signal_name, "shutting down");
+    tracing::info!(reason, "shutting down");
     let _ = stop.send(());
     match tokio::time::timeout(GRACE, server).await {
         Ok(result) => result.context("agent server task")??,
         Err(_) => tracing::warn!("requests still running after {GRACE:?}; exiting anyway"),
     }
     Ok(())
+}
+
+/// With `DISCOBOT_EXIT_ON_STDIN_EOF=1` (the local provider sets it and holds the write end
+/// of our stdin), completes when stdin closes: the server is gone, even if it was killed
+/// with SIGKILL and could not stop us. Otherwise never completes.
+async fn stdin_lifeline() {
+    if std::env::var("DISCOBOT_EXIT_ON_STDIN_EOF").as_deref() != Ok("1") {
+        return std::future::pending().await;
+    }
+    let (closed, on_closed) = tokio::sync::oneshot::channel::<()>();
+    // A plain thread: a blocking read cannot be cancelled, and tokio's blocking pool would
+    // make the runtime wait for it at exit.
+    std::thread::spawn(move || {
+        use std::io::Read;
+        let mut buffer = [0u8; 256];
+        let mut stdin = std::io::stdin();
+        while let Ok(n) = stdin.read(&mut buffer) {
+            if n == 0 {
+                break;
+            }
+        }
+        let _ = closed.send(());
+    });
+    let _ = on_closed.await;
 }

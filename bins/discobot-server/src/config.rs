@@ -12,6 +12,7 @@ use clap::{Parser, ValueEnum};
 pub enum ProviderChoice {
     Auto,
     Docker,
+    Local,
     None,
 }
 
@@ -64,7 +65,7 @@ pub struct Config {
     #[arg(long, env = "DISCOBOT_SANDBOX_IMAGE", default_value = concat!("discobot-sandbox:", env!("CARGO_PKG_VERSION")))]
     pub sandbox_image: String,
 
-    /// Sandbox provider: `auto` (Docker when a daemon answers), `docker`, or `none`.
+    /// Sandbox provider: `auto` (Docker when a daemon answers, else `local` when the agent binary is found), `docker`, `local` (agents as child processes, no isolation), or `none`.
     #[arg(long, env = "DISCOBOT_SANDBOX_PROVIDER", value_enum, default_value_t = ProviderChoice::Auto)]
     pub sandbox_provider: ProviderChoice,
 
@@ -76,7 +77,7 @@ pub struct Config {
     )]
     pub sandbox_base_image: String,
 
-    /// The discobot-agent binary put into the sandbox image [default: next to this binary].
+    /// The discobot-agent binary put into the sandbox image, or run by the local provider [default: next to this binary].
     #[arg(long, env = "DISCOBOT_AGENT_BINARY")]
     pub agent_binary: Option<PathBuf>,
 

@@ -19,7 +19,7 @@ use discobot_events::{
 };
 use discobot_git::{GitAdapter, GitConfig};
 use discobot_http::{AppState, ServerInfo, StatusMessage};
-use discobot_sandbox::{DockerConfig, DockerProvider};
+use discobot_sandbox::{DockerConfig, DockerProvider, LocalConfig, LocalProvider};
 use discobot_store::{Store, StoreConfig};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -35,6 +35,8 @@ pub struct Server {
     background: CancellationToken,
     loops: Vec<JoinHandle<()>>,
     store: Arc<Store>,
+    /// The local provider, when in use: its agents are this process's children.
+    local_sandboxes: Option<Arc<LocalProvider>>,
 }
 
 impl Server {
@@ -83,7 +85,11 @@ impl Server {
         );
         let wakeup = JobWakeup::default();
         let git = Arc::new(GitAdapter::new(GitConfig::default()));
-        let sandbox = sandbox_provider(&config).await;
+        let SandboxSetup {
+            provider: sandbox,
+            local: local_sandboxes,
+            note: sandbox_note,
+        } = sandbox_provider(&config).await;
         let (sealer, key_source) = keys::load(
             config
                 .encryption_key
@@ -210,7 +216,7 @@ impl Server {
             ssh_port: config.ssh_port,
             dispatcher_enabled: config.dispatcher_enabled,
             log_path: config.log_file.clone(),
-            startup_messages: startup_checks(),
+            startup_messages: startup_checks().into_iter().chain(sandbox_note).collect(),
             max_body_bytes: config.max_body_bytes,
             cors_origins: config.cors_origins(),
         };
@@ -226,6 +232,7 @@ impl Server {
             background,
             loops,
             store,
+            local_sandboxes,
         })
     }
 
@@ -266,6 +273,9 @@ impl Server {
         {
             tracing::warn!("background work did not stop in time");
         }
+        if let Some(local) = &self.local_sandboxes {
+            local.shutdown(Duration::from_secs(5)).await;
+        }
         if let Err(error) = self.store.close().await {
             tracing::warn!(%error, "closing the database failed");
         }
@@ -274,13 +284,34 @@ impl Server {
     }
 }
 
-/// The Docker provider when a daemon answers (or `--sandbox-provider docker` insists);
-/// otherwise a provider that says why sessions cannot start.
-async fn sandbox_provider(config: &Config) -> Arc<dyn SandboxPort> {
-    if config.sandbox_provider == ProviderChoice::None {
-        return Arc::new(NoSandbox {
-            reason: "sandboxes are turned off (--sandbox-provider none)".into(),
-        });
+/// The sandbox provider in use, and why.
+struct SandboxSetup {
+    provider: Arc<dyn SandboxPort>,
+    /// The local provider's handle, so that shutdown stops its agents.
+    local: Option<Arc<LocalProvider>>,
+    /// Shown by `GET /api/status` when `auto` fell back to the local provider.
+    note: Option<StatusMessage>,
+}
+
+/// `auto`: Docker when a daemon answers, else the local provider when the agent binary is
+/// there, else none (sessions then fail with the reason). `docker`, `local` and `none` insist.
+async fn sandbox_provider(config: &Config) -> SandboxSetup {
+    let none = |reason: String| SandboxSetup {
+        provider: Arc::new(NoSandbox { reason }),
+        local: None,
+        note: None,
+    };
+    match config.sandbox_provider {
+        ProviderChoice::None => {
+            tracing::info!(sandbox.provider = "none", "sandboxes are turned off");
+            return none("sandboxes are turned off (--sandbox-provider none)".into());
+        }
+        ProviderChoice::Local => {
+            let setup = local_provider(config, "--sandbox-provider local".into(), None);
+            log_local(config, "--sandbox-provider local");
+            return setup;
+        }
+        ProviderChoice::Auto | ProviderChoice::Docker => {}
     }
     let docker_config = DockerConfig {
         image: config.sandbox_image.clone(),
@@ -292,21 +323,83 @@ async fn sandbox_provider(config: &Config) -> Arc<dyn SandboxPort> {
         network: config.docker_network.clone(),
         health_timeout: Duration::from_secs(30),
     };
-    match DockerProvider::connect(docker_config).await {
+    let error = match DockerProvider::connect(docker_config).await {
         Ok(provider) => {
             tracing::info!(
                 sandbox.provider = "docker",
                 image = config.sandbox_image,
                 "sandbox provider ready"
             );
-            provider
+            return SandboxSetup {
+                provider,
+                local: None,
+                note: None,
+            };
         }
-        Err(error) => {
-            tracing::warn!(%error, "no Docker daemon answers; sessions cannot start sandboxes");
-            Arc::new(NoSandbox {
-                reason: format!("no Docker daemon answers ({error})"),
-            })
-        }
+        Err(error) => error,
+    };
+    if config.sandbox_provider == ProviderChoice::Docker || config.agent_binary().is_none() {
+        let reason = if config.sandbox_provider == ProviderChoice::Docker {
+            format!("no Docker daemon answers ({error})")
+        } else {
+            format!(
+                "no Docker daemon answers ({error}), and no discobot-agent binary was found \
+                 for the local provider (set --agent-binary)"
+            )
+        };
+        tracing::warn!(%reason, "sessions cannot start sandboxes");
+        return none(reason);
+    }
+    let why = format!("no Docker daemon answers ({error})");
+    let note = StatusMessage {
+        id: "sandbox-provider-choice".into(),
+        level: "info".into(),
+        title: "Local sandboxes".into(),
+        message: format!(
+            "Sessions run their agent as a local process of the server, without isolation: {why}"
+        ),
+    };
+    let setup = local_provider(config, why.clone(), Some(note));
+    log_local(config, &why);
+    setup
+}
+
+fn local_provider(config: &Config, reason: String, note: Option<StatusMessage>) -> SandboxSetup {
+    let local_config = LocalConfig {
+        agent_binary: config.agent_binary(),
+        health_timeout: Duration::from_secs(30),
+        reason: Some(format!("local processes: {reason}")),
+    };
+    match LocalProvider::new(local_config) {
+        Ok(local) => SandboxSetup {
+            provider: local.clone(),
+            local: Some(local),
+            note,
+        },
+        Err(error) => SandboxSetup {
+            provider: Arc::new(NoSandbox {
+                reason: format!("the local sandbox provider cannot start: {error}"),
+            }),
+            local: None,
+            note: None,
+        },
+    }
+}
+
+fn log_local(config: &Config, why: &str) {
+    match config.agent_binary().filter(|binary| binary.is_file()) {
+        Some(binary) => tracing::info!(
+            sandbox.provider = "local",
+            agent = %binary.display(),
+            why,
+            "sandbox provider ready: agents run as local processes, without isolation"
+        ),
+        None => tracing::warn!(
+            sandbox.provider = "local",
+            why,
+            "the local sandbox provider has no agent binary; sessions cannot start \
+             (set --agent-binary)"
+        ),
     }
 }
 

@@ -26,11 +26,11 @@ pub(crate) struct StateInner {
     pub(crate) session_lists: Mutex<HashMap<ProjectId, (i64, Bytes)>>,
 }
 
-/// A warning or error shown by `GET /api/status`.
+/// A note, warning or error shown by `GET /api/status`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct StatusMessage {
     pub id: String,
-    /// `warn` or `error`.
+    /// `info`, `warn` or `error` (only `error` makes the status not `ok`).
     pub level: String,
     pub title: String,
     pub message: String,

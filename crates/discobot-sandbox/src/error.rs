@@ -7,6 +7,9 @@ pub enum SandboxError {
     /// The Docker daemon cannot be reached.
     #[error("docker is not available: {0}")]
     Unavailable(String),
+    /// The provider cannot run sandboxes (the local provider's agent binary is missing).
+    #[error("{0}")]
+    ProviderUnavailable(String),
     /// The sandbox image is missing or being built.
     #[error("{0}")]
     ImageNotReady(String),
@@ -38,11 +41,19 @@ impl From<bollard::errors::Error> for SandboxError {
 impl From<SandboxError> for Error {
     fn from(error: SandboxError) -> Self {
         let kind = match &error {
-            SandboxError::Unavailable(_) | SandboxError::ImageNotReady(_) => ErrorKind::Unavailable,
+            SandboxError::Unavailable(_)
+            | SandboxError::ProviderUnavailable(_)
+            | SandboxError::ImageNotReady(_) => ErrorKind::Unavailable,
             SandboxError::NotFound(_) => ErrorKind::NotFound,
             SandboxError::Unhealthy(_) | SandboxError::Other(_) => ErrorKind::Internal,
         };
         Error::new(kind, error.to_string())
+    }
+}
+
+impl From<std::io::Error> for SandboxError {
+    fn from(error: std::io::Error) -> Self {
+        SandboxError::Other(error.to_string())
     }
 }
 

@@ -1,17 +1,18 @@
-//! Persistent terminals: one shell (a `docker exec` with a TTY) per key, kept alive across
-//! WebSocket connections, with the last 512 KiB of output replayed to each new one.
+//! Persistent terminals, whatever runs the shell: one shell per key, kept alive across
+//! WebSocket connections, its last 512 KiB of output replayed to each new one and live output
+//! fanned out to every connection. Providers plug in how a shell starts (`PtyControl` plus
+//! its output stream): a `docker exec` with a TTY (`docker_terminal.rs`), or a host PTY
+//! (`local.rs`).
 
 use std::collections::{HashMap, VecDeque};
-use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::future::Future;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
-use bollard::Docker;
-use bollard::exec::{CreateExecOptions, ResizeExecOptions, StartExecOptions, StartExecResults};
 use discobot_core::ids::SessionId;
 use discobot_core::ports::{PtyRequest, TerminalAttachment, TerminalControl, TerminalOutput};
 use futures::StreamExt;
-use tokio::io::{AsyncWrite, AsyncWriteExt};
+use futures::stream::BoxStream;
 use tokio::sync::broadcast;
 
 use crate::error::SandboxError;
@@ -19,67 +20,76 @@ use crate::error::SandboxError;
 /// How much recent output a reconnecting client gets.
 pub const REPLAY_BYTES: usize = 512 * 1024;
 
-/// Starts the login shell the image has: bash when present, else sh.
-const SHELL: &[&str] = &[
-    "/bin/sh",
-    "-c",
-    "if [ -x /bin/bash ]; then exec /bin/bash -l; else exec /bin/sh -l; fi",
-];
+/// How many chunks a connection may fall behind before it skips output.
+const SUBSCRIBER_CHUNKS: usize = 512;
 
-/// The live terminals of this server, by key.
+/// The input side of one running shell, as a provider implements it.
+#[async_trait]
+pub(crate) trait PtyControl: Send + Sync {
+    async fn write(&self, input: &[u8]) -> discobot_core::Result<()>;
+    async fn resize(&self, rows: u16, cols: u16) -> discobot_core::Result<()>;
+    /// Ends the shell (its session's sandbox stops or goes away). The default does nothing:
+    /// a shell inside a container ends with the container.
+    fn close(&self) {}
+}
+
+/// A shell a provider just started: its input side and its output, which ends when the
+/// shell exits.
+pub(crate) struct StartedPty {
+    pub(crate) control: Box<dyn PtyControl>,
+    pub(crate) output: BoxStream<'static, Vec<u8>>,
+}
+
+/// The live terminals of one provider, by key.
 #[derive(Default)]
 pub(crate) struct Terminals {
     by_key: Mutex<HashMap<String, Arc<Terminal>>>,
+    /// Held while a key is looked up and its shell started, so two first connections to one
+    /// key share a shell instead of starting two.
+    starting: tokio::sync::Mutex<()>,
 }
 
 struct Terminal {
     session: SessionId,
-    exec_id: String,
-    docker: Docker,
-    input: tokio::sync::Mutex<Pin<Box<dyn AsyncWrite + Send>>>,
+    control: Box<dyn PtyControl>,
     /// Recent output, at most `REPLAY_BYTES`.
     replay: Mutex<VecDeque<u8>>,
-    output: broadcast::Sender<Arc<Vec<u8>>>,
+    /// `None` once the shell exited or was closed: every connection's output then ends.
+    output: Mutex<Option<broadcast::Sender<Arc<Vec<u8>>>>>,
+}
+
+/// Locks a std mutex; the data behind these stay consistent even if a holder panicked
+/// (whole-value inserts, removes and appends only).
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl Terminals {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Terminal>>> {
-        // Inserts and removes only: a panic elsewhere cannot leave the map half-updated.
-        self.by_key
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    pub(crate) async fn attach(
+    /// Attaches to terminal `key` of `session`, starting its shell with `start` when there is
+    /// none (or the previous one exited), then resizes it to the request.
+    pub(crate) async fn attach_with(
         self: &Arc<Self>,
-        docker: &Docker,
-        container: &str,
         session: &SessionId,
         key: &str,
-        request: PtyRequest,
+        request: &PtyRequest,
+        start: impl Future<Output = Result<StartedPty, SandboxError>>,
     ) -> Result<TerminalAttachment, SandboxError> {
-        let existing = self.lock().get(key).cloned();
-        let terminal = match existing {
-            Some(terminal) => terminal,
-            None => {
-                let terminal = self
-                    .start(docker, container, session, key, &request)
-                    .await?;
-                self.lock().insert(key.to_owned(), terminal.clone());
-                terminal
+        let (terminal, receiver) = {
+            let _starting = self.starting.lock().await;
+            let existing = lock(&self.by_key).get(key).cloned();
+            // A terminal whose shell just exited has no sender any more: start a new one.
+            match existing.and_then(|terminal| terminal.subscribe().map(|rx| (terminal, rx))) {
+                Some(found) => found,
+                None => self.spawn(session, key, start.await?),
             }
         };
-        // Subscribe before taking the snapshot: a chunk may then arrive twice (in the replay
-        // and live) but never be lost; duplicates of a terminal redraw are harmless.
-        let receiver = terminal.output.subscribe();
-        let replay = {
-            let replay = terminal
-                .replay
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
-            replay.iter().copied().collect()
-        };
+        // Subscribed before taking the snapshot: a chunk may then arrive twice (in the replay
+        // and live) but is never lost; duplicates of a terminal redraw are harmless.
+        let replay = lock(&terminal.replay).iter().copied().collect();
         terminal
+            .control
             .resize(request.rows, request.cols)
             .await
             .map_err(|error| SandboxError::Other(error.message))?;
@@ -90,124 +100,112 @@ impl Terminals {
         })
     }
 
-    async fn start(
+    /// Registers a started shell under `key` and pumps its output into the replay buffer
+    /// and to the connections until it ends; returns it with a first subscription.
+    fn spawn(
         self: &Arc<Self>,
-        docker: &Docker,
-        container: &str,
         session: &SessionId,
         key: &str,
-        request: &PtyRequest,
-    ) -> Result<Arc<Terminal>, SandboxError> {
-        let mut env: Vec<String> = vec!["TERM=xterm-256color".into()];
-        env.extend(
-            request
-                .env
-                .iter()
-                .map(|(name, value)| format!("{name}={value}")),
-        );
-        let exec = docker
-            .create_exec(
-                container,
-                CreateExecOptions::<String> {
-                    attach_stdin: Some(true),
-                    attach_stdout: Some(true),
-                    attach_stderr: Some(true),
-                    tty: Some(true),
-                    env: Some(env),
-                    cmd: Some(SHELL.iter().map(|arg| arg.to_string()).collect()),
-                    user: request.user.clone(),
-                    working_dir: Some("/.workspace".into()),
-                    ..Default::default()
-                },
-            )
-            .await?;
-        // bollard guesses stream framing per chunk; with a TTY the output is raw, and
-        // `tty: true` here makes it treat every chunk as console bytes.
-        let started = docker
-            .start_exec(
-                &exec.id,
-                Some(StartExecOptions {
-                    tty: true,
-                    ..Default::default()
-                }),
-            )
-            .await?;
-        let StartExecResults::Attached { mut output, input } = started else {
-            return Err(SandboxError::Other("terminal exec started detached".into()));
-        };
-        let (sender, _) = broadcast::channel(512);
+        pty: StartedPty,
+    ) -> (Arc<Terminal>, broadcast::Receiver<Arc<Vec<u8>>>) {
+        let StartedPty {
+            control,
+            mut output,
+        } = pty;
+        // Subscribed before the pump runs: a shell that prints and exits at once still
+        // reaches this first connection.
+        let (sender, receiver) = broadcast::channel(SUBSCRIBER_CHUNKS);
         let terminal = Arc::new(Terminal {
             session: session.clone(),
-            exec_id: exec.id,
-            docker: docker.clone(),
-            input: tokio::sync::Mutex::new(input),
+            control,
             replay: Mutex::new(VecDeque::new()),
-            output: sender,
+            output: Mutex::new(Some(sender)),
         });
-        let reader = terminal.clone();
+        lock(&self.by_key).insert(key.to_owned(), terminal.clone());
+        let pump = terminal.clone();
         let terminals = Arc::downgrade(self);
         let key = key.to_owned();
         tokio::spawn(async move {
-            while let Some(Ok(chunk)) = output.next().await {
-                let bytes = chunk.into_bytes().to_vec();
-                {
-                    let mut replay = reader
-                        .replay
-                        .lock()
-                        .unwrap_or_else(|poisoned| poisoned.into_inner());
-                    replay.extend(bytes.iter().copied());
-                    let excess = replay.len().saturating_sub(REPLAY_BYTES);
-                    replay.drain(..excess);
-                }
-                // No receiver is fine: output still goes to the replay buffer.
-                let _ = reader.output.send(Arc::new(bytes));
+            while let Some(bytes) = output.next().await {
+                pump.record(bytes);
             }
-            // The shell exited: forget it so the next connection starts a new one.
+            // The shell exited: end every connection and forget the terminal, so the next
+            // connection starts a new shell.
+            pump.end();
             if let Some(terminals) = terminals.upgrade() {
-                let mut by_key = terminals.lock();
+                let mut by_key = lock(&terminals.by_key);
                 if by_key
                     .get(&key)
-                    .is_some_and(|current| Arc::ptr_eq(current, &reader))
+                    .is_some_and(|current| Arc::ptr_eq(current, &pump))
                 {
                     by_key.remove(&key);
                 }
             }
         });
-        Ok(terminal)
+        (terminal, receiver)
     }
 
-    /// Closes every terminal of a session; their readers end when the exec does.
+    /// Closes every terminal of a session: their shells end and their connections close.
     pub(crate) fn close_session(&self, session: &SessionId) {
-        self.lock()
-            .retain(|_, terminal| &terminal.session != session);
+        let closed: Vec<Arc<Terminal>> = {
+            let mut by_key = lock(&self.by_key);
+            let keys: Vec<String> = by_key
+                .iter()
+                .filter(|(_, terminal)| &terminal.session == session)
+                .map(|(key, _)| key.clone())
+                .collect();
+            keys.iter().filter_map(|key| by_key.remove(key)).collect()
+        };
+        for terminal in closed {
+            terminal.control.close();
+            terminal.end();
+        }
+    }
+
+    /// Closes every terminal (the provider shuts down).
+    pub(crate) fn close_all(&self) {
+        let closed: Vec<Arc<Terminal>> = lock(&self.by_key).drain().map(|(_, t)| t).collect();
+        for terminal in closed {
+            terminal.control.close();
+            terminal.end();
+        }
+    }
+}
+
+impl Terminal {
+    fn subscribe(&self) -> Option<broadcast::Receiver<Arc<Vec<u8>>>> {
+        lock(&self.output)
+            .as_ref()
+            .map(broadcast::Sender::subscribe)
+    }
+
+    fn record(&self, bytes: Vec<u8>) {
+        {
+            let mut replay = lock(&self.replay);
+            replay.extend(bytes.iter().copied());
+            let excess = replay.len().saturating_sub(REPLAY_BYTES);
+            replay.drain(..excess);
+        }
+        if let Some(sender) = lock(&self.output).as_ref() {
+            // No connection is fine: output still goes to the replay buffer.
+            let _ = sender.send(Arc::new(bytes));
+        }
+    }
+
+    /// Drops the sender: connections get what was sent, then the end.
+    fn end(&self) {
+        lock(&self.output).take();
     }
 }
 
 #[async_trait]
 impl TerminalControl for Terminal {
     async fn write(&self, input: &[u8]) -> discobot_core::Result<()> {
-        let mut writer = self.input.lock().await;
-        writer.write_all(input).await.map_err(|error| {
-            discobot_core::Error::unavailable(format!("terminal closed: {error}"))
-        })?;
-        writer
-            .flush()
-            .await
-            .map_err(|error| discobot_core::Error::unavailable(error.to_string()))
+        self.control.write(input).await
     }
 
     async fn resize(&self, rows: u16, cols: u16) -> discobot_core::Result<()> {
-        self.docker
-            .resize_exec(
-                &self.exec_id,
-                ResizeExecOptions {
-                    height: rows,
-                    width: cols,
-                },
-            )
-            .await
-            .map_err(SandboxError::from)?;
-        Ok(())
+        self.control.resize(rows, cols).await
     }
 }
 
@@ -226,5 +224,130 @@ impl TerminalOutput for Output {
                 Err(broadcast::error::RecvError::Closed) => return None,
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Recorder {
+        sizes: Arc<Mutex<Vec<(u16, u16)>>>,
+        closed: Arc<Mutex<bool>>,
+    }
+
+    #[async_trait]
+    impl PtyControl for Recorder {
+        async fn write(&self, _input: &[u8]) -> discobot_core::Result<()> {
+            Ok(())
+        }
+        async fn resize(&self, rows: u16, cols: u16) -> discobot_core::Result<()> {
+            lock(&self.sizes).push((rows, cols));
+            Ok(())
+        }
+        fn close(&self) {
+            *lock(&self.closed) = true;
+        }
+    }
+
+    fn request(rows: u16, cols: u16) -> PtyRequest {
+        PtyRequest {
+            rows,
+            cols,
+            user: None,
+            env: Vec::new(),
+        }
+    }
+
+    #[tokio::test]
+    async fn replays_keeps_one_shell_per_key_and_ends_connections() {
+        let terminals = Arc::new(Terminals::default());
+        let session = SessionId::new("s1");
+        let (sender, receiver) = tokio::sync::mpsc::unbounded_channel::<Vec<u8>>();
+        let sizes = Arc::new(Mutex::new(Vec::new()));
+        let closed = Arc::new(Mutex::new(false));
+        let started = StartedPty {
+            control: Box::new(Recorder {
+                sizes: sizes.clone(),
+                closed: closed.clone(),
+            }),
+            output: futures::stream::unfold(receiver, |mut receiver| async move {
+                receiver.recv().await.map(|chunk| (chunk, receiver))
+            })
+            .boxed(),
+        };
+        let mut first = terminals
+            .attach_with(&session, "k", &request(24, 80), async { Ok(started) })
+            .await
+            .unwrap();
+        assert!(first.replay.is_empty());
+        sender.send(b"hello ".to_vec()).unwrap();
+        assert_eq!(first.output.next_chunk().await.unwrap(), b"hello ");
+
+        // The second connection shares the shell and gets the replay; no new shell starts.
+        let mut second = terminals
+            .attach_with(&session, "k", &request(40, 120), async {
+                Err(SandboxError::Other("must not start".into()))
+            })
+            .await
+            .unwrap();
+        assert_eq!(second.replay, b"hello ");
+        assert_eq!(*lock(&sizes), vec![(24, 80), (40, 120)]);
+
+        // The replay keeps only the last REPLAY_BYTES.
+        sender.send(vec![b'x'; REPLAY_BYTES]).unwrap();
+        assert_eq!(
+            second.output.next_chunk().await.unwrap().len(),
+            REPLAY_BYTES
+        );
+        let _ = first.output.next_chunk().await;
+        let third = terminals
+            .attach_with(&session, "k", &request(24, 80), async {
+                Err(SandboxError::Other("must not start".into()))
+            })
+            .await
+            .unwrap();
+        assert_eq!(third.replay.len(), REPLAY_BYTES);
+        assert!(third.replay.iter().all(|byte| *byte == b'x'));
+
+        // Closing the session ends the shell and every connection.
+        terminals.close_session(&session);
+        assert!(*lock(&closed));
+        assert_eq!(first.output.next_chunk().await, None);
+        assert_eq!(second.output.next_chunk().await, None);
+        assert!(lock(&terminals.by_key).is_empty());
+    }
+
+    #[tokio::test]
+    async fn an_exited_shell_is_replaced() {
+        let terminals = Arc::new(Terminals::default());
+        let session = SessionId::new("s2");
+        let quiet = || StartedPty {
+            control: Box::new(Recorder {
+                sizes: Arc::default(),
+                closed: Arc::default(),
+            }),
+            output: futures::stream::iter([b"bye".to_vec()]).boxed(),
+        };
+        let mut attachment = terminals
+            .attach_with(&session, "k", &request(24, 80), async { Ok(quiet()) })
+            .await
+            .unwrap();
+        // Its output stream ended: the connection ends after what it printed.
+        let mut seen = attachment.replay.clone();
+        while let Some(chunk) = attachment.output.next_chunk().await {
+            seen.extend(chunk);
+        }
+        assert_eq!(seen, b"bye");
+        let started = Arc::new(Mutex::new(false));
+        let flag = started.clone();
+        terminals
+            .attach_with(&session, "k", &request(24, 80), async move {
+                *lock(&flag) = true;
+                Ok(quiet())
+            })
+            .await
+            .unwrap();
+        assert!(*lock(&started), "a new shell starts");
     }
 }

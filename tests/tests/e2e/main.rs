@@ -7,6 +7,7 @@ mod bad_input;
 mod common;
 mod credentials;
 mod events;
+mod local_sandbox;
 mod meta;
 mod openapi;
 mod projects;

@@ -1,8 +1,9 @@
 //! The Docker provider against a real Docker daemon: create → ready → exec → stop →
-//! on-demand restart → remove with volumes, and nothing left behind.
+//! on-demand restart → remove with volumes, and nothing left behind; and the local provider
+//! (`local.rs`, no Docker needed).
 //!
-//! Needs a daemon and the base image of `cargo xtask sandbox-image` (CI sets both up and
-//! `DISCOBOT_DOCKER_TESTS=1`). Without them the tests fail and say why, unless
+//! The Docker tests need a daemon and the base image of `cargo xtask sandbox-image` (CI sets
+//! both up and `DISCOBOT_DOCKER_TESTS=1`). Without them the tests fail and say why, unless
 //! `DISCOBOT_SKIP_DOCKER=1`.
 
 use std::collections::HashMap;
@@ -15,6 +16,8 @@ use discobot_core::ids::{ProjectId, SessionId, WorkspaceId};
 use discobot_core::model::{Session, SessionStatus, SourceType, Workspace, WorkspaceStatus};
 use discobot_core::ports::{SandboxPort, SandboxState};
 use discobot_sandbox::{DockerConfig, DockerProvider, LOCAL_BASE_IMAGE};
+
+mod local;
 
 const TEST_IMAGE: &str = "discobot-sandbox:it";
 
