@@ -219,8 +219,18 @@ async fn server_shutdown_stops_local_agents() {
     );
 }
 
+/// A server process, killed when dropped, so a failing test does not leave it running.
+struct ServerProcess(std::process::Child);
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// The server binary cargo built next to the test binaries, started as a process of its own.
-fn spawn_server(data_dir: &std::path::Path, port: u16, args: &[&str]) -> std::process::Child {
+fn spawn_server(data_dir: &std::path::Path, port: u16, args: &[&str]) -> ServerProcess {
     let exe = std::env::current_exe().unwrap();
     let binary = exe
         .parent()
@@ -233,7 +243,7 @@ fn spawn_server(data_dir: &std::path::Path, port: u16, args: &[&str]) -> std::pr
         "build the server first ({})",
         binary.display()
     );
-    Command::new(binary)
+    let child = Command::new(binary)
         .args(["--host", "127.0.0.1", "--port", &port.to_string()])
         .args([
             "--import-env-credentials=false",
@@ -249,7 +259,8 @@ fn spawn_server(data_dir: &std::path::Path, port: u16, args: &[&str]) -> std::pr
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .expect("server starts")
+        .expect("server starts");
+    ServerProcess(child)
 }
 
 fn free_port() -> u16 {
@@ -338,8 +349,8 @@ async fn auto_falls_back_to_local_and_agents_die_with_the_server() {
         session_processes(&session).len() >= 2,
         "the agent and the terminal's shell run"
     );
-    server.kill().expect("SIGKILL");
-    server.wait().unwrap();
+    server.0.kill().expect("SIGKILL");
+    server.0.wait().unwrap();
     drop(terminal);
     wait_until(
         Duration::from_secs(15),
