@@ -154,7 +154,11 @@ impl DockerProvider {
         Ok((format!("http://127.0.0.1:{port}"), secret))
     }
 
-    async fn create(&self, session: &Session, workspace: &Workspace) -> Result<(), SandboxError> {
+    async fn create_container_for(
+        &self,
+        session: &Session,
+        workspace: &Workspace,
+    ) -> Result<(), SandboxError> {
         self.image.wait_ready().await?;
         self.create_volumes(session).await?;
         let raw_secret = secret::generate();
@@ -405,6 +409,37 @@ impl SandboxPort for DockerProvider {
         }
     }
 
+    async fn create(&self, session: &Session, workspace: &Workspace) -> discobot_core::Result<()> {
+        let lock = self.session_lock(&session.id);
+        let _guard = lock.lock().await;
+        if self.info(&session.id).await?.is_some() {
+            return Err(discobot_core::Error::conflict(format!(
+                "sandbox of session {} already exists",
+                session.id
+            )));
+        }
+        Ok(self.create_container_for(session, workspace).await?)
+    }
+
+    async fn start(&self, session: &SessionId) -> discobot_core::Result<()> {
+        let lock = self.session_lock(session);
+        let _guard = lock.lock().await;
+        match self
+            .docker
+            .start_container(&Self::container_name(session), None)
+            .await
+        {
+            Ok(()) => {}
+            // 304: already running.
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 304, ..
+            }) => {}
+            Err(error) => return Err(SandboxError::from(error).into()),
+        }
+        self.wait_healthy(session).await?;
+        Ok(())
+    }
+
     async fn ensure_running(
         &self,
         session: &Session,
@@ -421,7 +456,7 @@ impl SandboxPort for DockerProvider {
                     .map_err(SandboxError::from)?;
             }
             None => {
-                self.create(session, workspace).await?;
+                self.create_container_for(session, workspace).await?;
                 if let Err(error) = self
                     .docker
                     .start_container(&Self::container_name(&session.id), None)
