@@ -332,6 +332,32 @@ impl std::fmt::Debug for PtyRequest {
     }
 }
 
+/// A streaming command in a sandbox (for SSH-style sessions, port forwards, file copies):
+/// unlike a terminal it is not kept alive or shared, and ends with its command.
+#[derive(Clone, PartialEq)]
+pub struct ExecStreamRequest {
+    pub command: Vec<String>,
+    /// With a TTY the output is raw terminal bytes; without, stdout and stderr are merged.
+    pub tty: bool,
+    pub user: Option<String>,
+    pub env: Vec<(String, String)>,
+    pub working_dir: Option<String>,
+}
+
+impl std::fmt::Debug for ExecStreamRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The environment may carry credential values: show the names only.
+        let env_names: Vec<&str> = self.env.iter().map(|(name, _)| name.as_str()).collect();
+        f.debug_struct("ExecStreamRequest")
+            .field("command", &self.command)
+            .field("tty", &self.tty)
+            .field("user", &self.user)
+            .field("env", &env_names)
+            .field("working_dir", &self.working_dir)
+            .finish()
+    }
+}
+
 /// Live output of a terminal.
 #[async_trait]
 pub trait TerminalOutput: Send {
@@ -344,6 +370,10 @@ pub trait TerminalOutput: Send {
 pub trait TerminalControl: Send + Sync {
     async fn write(&self, input: &[u8]) -> Result<()>;
     async fn resize(&self, rows: u16, cols: u16) -> Result<()>;
+    /// Closes the input (EOF to the process); a shared terminal ignores it.
+    async fn close_input(&self) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// One connection to a persistent terminal: what it printed lately, then live output.
@@ -437,6 +467,16 @@ pub trait SandboxPort: Send + Sync {
     async fn agent_endpoint(&self, _session: &SessionId) -> Result<AgentEndpoint> {
         Err(crate::Error::not_implemented(
             "this sandbox provider has no agent endpoint",
+        ))
+    }
+    /// Starts a command with streamed input and output; `replay` of the answer is empty.
+    async fn exec_stream(
+        &self,
+        _session: &SessionId,
+        _request: ExecStreamRequest,
+    ) -> Result<TerminalAttachment> {
+        Err(crate::Error::not_implemented(
+            "this sandbox provider cannot stream commands",
         ))
     }
     /// Changes the provider notices on its own, for as long as the stream is read.

@@ -560,6 +560,15 @@ impl SandboxPort for DockerProvider {
         Some(self)
     }
 
+    async fn exec_stream(
+        &self,
+        session: &SessionId,
+        request: discobot_core::ports::ExecStreamRequest,
+    ) -> discobot_core::Result<TerminalAttachment> {
+        let container = Self::container_name(session);
+        Ok(crate::docker_terminal::exec_stream(&self.docker, &container, request).await?)
+    }
+
     async fn agent_endpoint(&self, session: &SessionId) -> discobot_core::Result<AgentEndpoint> {
         let (base_url, secret) = DockerProvider::agent_endpoint(self, session).await?;
         Ok(AgentEndpoint { base_url, secret })

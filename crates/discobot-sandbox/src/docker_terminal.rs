@@ -8,7 +8,9 @@ use async_trait::async_trait;
 use bollard::Docker;
 use bollard::exec::{CreateExecOptions, ResizeExecOptions, StartExecOptions, StartExecResults};
 use discobot_core::ids::SessionId;
-use discobot_core::ports::{PtyRequest, TerminalAttachment};
+use discobot_core::ports::{
+    ExecStreamRequest, PtyRequest, TerminalAttachment, TerminalControl, TerminalOutput,
+};
 use futures::StreamExt;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
@@ -55,6 +57,42 @@ async fn start(
             .iter()
             .map(|(name, value)| format!("{name}={value}")),
     );
+    let request = ExecStreamRequest {
+        command: SHELL.iter().map(|arg| arg.to_string()).collect(),
+        tty: true,
+        user: request.user.clone(),
+        env: Vec::new(),
+        working_dir: Some("/.workspace".into()),
+    };
+    start_exec(docker, container, &request, env).await
+}
+
+/// A streaming `docker exec`: with a TTY, or with stdout and stderr merged.
+pub(crate) async fn exec_stream(
+    docker: &Docker,
+    container: &str,
+    request: ExecStreamRequest,
+) -> Result<TerminalAttachment, SandboxError> {
+    let env = request
+        .env
+        .iter()
+        .map(|(name, value)| format!("{name}={value}"))
+        .collect();
+    let started = start_exec(docker, container, &request, env).await?;
+    Ok(TerminalAttachment {
+        replay: Vec::new(),
+        output: Box::new(StreamOutput(started.output)),
+        control: Arc::new(StreamControl(started.control)),
+    })
+}
+
+async fn start_exec(
+    docker: &Docker,
+    container: &str,
+    request: &ExecStreamRequest,
+    env: Vec<String>,
+) -> Result<StartedPty, SandboxError> {
+    let tty = request.tty;
     let exec = docker
         .create_exec(
             container,
@@ -62,11 +100,11 @@ async fn start(
                 attach_stdin: Some(true),
                 attach_stdout: Some(true),
                 attach_stderr: Some(true),
-                tty: Some(true),
+                tty: Some(tty),
                 env: Some(env),
-                cmd: Some(SHELL.iter().map(|arg| arg.to_string()).collect()),
+                cmd: Some(request.command.clone()),
                 user: request.user.clone(),
-                working_dir: Some("/.workspace".into()),
+                working_dir: request.working_dir.clone(),
                 ..Default::default()
             },
         )
@@ -77,7 +115,7 @@ async fn start(
         .start_exec(
             &exec.id,
             Some(StartExecOptions {
-                tty: true,
+                tty,
                 ..Default::default()
             }),
         )
@@ -112,6 +150,14 @@ impl PtyControl for DockerExec {
             .map_err(|error| discobot_core::Error::unavailable(error.to_string()))
     }
 
+    async fn close_input(&self) -> discobot_core::Result<()> {
+        let mut writer = self.input.lock().await;
+        writer
+            .shutdown()
+            .await
+            .map_err(|error| discobot_core::Error::unavailable(error.to_string()))
+    }
+
     async fn resize(&self, rows: u16, cols: u16) -> discobot_core::Result<()> {
         self.docker
             .resize_exec(
@@ -124,5 +170,31 @@ impl PtyControl for DockerExec {
             .await
             .map_err(SandboxError::from)?;
         Ok(())
+    }
+}
+
+struct StreamOutput(futures::stream::BoxStream<'static, Vec<u8>>);
+
+#[async_trait]
+impl TerminalOutput for StreamOutput {
+    async fn next_chunk(&mut self) -> Option<Vec<u8>> {
+        self.0.next().await
+    }
+}
+
+struct StreamControl(Box<dyn PtyControl>);
+
+#[async_trait]
+impl TerminalControl for StreamControl {
+    async fn write(&self, input: &[u8]) -> discobot_core::Result<()> {
+        self.0.write(input).await
+    }
+
+    async fn resize(&self, rows: u16, cols: u16) -> discobot_core::Result<()> {
+        self.0.resize(rows, cols).await
+    }
+
+    async fn close_input(&self) -> discobot_core::Result<()> {
+        self.0.close_input().await
     }
 }

@@ -28,6 +28,10 @@ const SUBSCRIBER_CHUNKS: usize = 512;
 pub(crate) trait PtyControl: Send + Sync {
     async fn write(&self, input: &[u8]) -> discobot_core::Result<()>;
     async fn resize(&self, rows: u16, cols: u16) -> discobot_core::Result<()>;
+    /// Closes the input (EOF); only streaming commands use it.
+    async fn close_input(&self) -> discobot_core::Result<()> {
+        Ok(())
+    }
     /// Ends the shell (its session's sandbox stops or goes away). The default does nothing:
     /// a shell inside a container ends with the container.
     fn close(&self) {}
