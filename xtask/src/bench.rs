@@ -31,7 +31,7 @@ pub(crate) fn run(args: &[String]) -> anyhow::Result<()> {
     };
     match target.as_str() {
         "api" => api(&Options::parse(rest)?),
-        "sandbox" => later("session start to sandbox ready on Docker"),
+        "sandbox" => crate::bench_sandbox::run(rest),
         "chat" => later("chat stream relay through the agent API"),
         "git" => later("workspace git operations"),
         other => bail!("unknown bench target `{other}`; expected api, sandbox, chat or git"),
@@ -325,16 +325,16 @@ async fn bench_backend(
 }
 
 /// A running `discobot-server`, stopped when dropped (also when the bench fails).
-struct Server {
+pub(crate) struct Server {
     child: Child,
-    pid: u32,
-    port: u16,
+    pub(crate) pid: u32,
+    pub(crate) port: u16,
 }
 
 impl Server {
     /// Spawns the server on a free port and returns it with the time from spawn to the first
     /// `200` on `/health`.
-    async fn start(
+    pub(crate) async fn start(
         binary: &Path,
         env: &[(&str, String)],
         log_path: &Path,
@@ -382,7 +382,7 @@ impl Server {
         }
     }
 
-    fn stop(self) {
+    pub(crate) fn stop(self) {
         drop(self);
     }
 }
@@ -409,17 +409,19 @@ impl Drop for Server {
 }
 
 /// A temporary directory for one backend's run, removed when dropped.
-struct Scratch {
-    path: PathBuf,
+pub(crate) struct Scratch {
+    pub(crate) path: PathBuf,
 }
 
 impl Scratch {
     fn new(backend: Backend) -> anyhow::Result<Scratch> {
-        let path = std::env::temp_dir().join(format!(
-            "discobot-bench-{}-{}",
-            std::process::id(),
-            backend.name().to_lowercase()
-        ));
+        Scratch::named(&backend.name().to_lowercase())
+    }
+
+    /// `<temp>/discobot-bench-<pid>-<name>`, empty.
+    pub(crate) fn named(name: &str) -> anyhow::Result<Scratch> {
+        let path =
+            std::env::temp_dir().join(format!("discobot-bench-{}-{name}", std::process::id()));
         let _ = fs::remove_dir_all(&path);
         fs::create_dir_all(path.join("data"))?;
         Ok(Scratch { path })
@@ -433,7 +435,7 @@ impl Drop for Scratch {
 }
 
 /// A git repository with one commit, made with the git CLI.
-fn make_git_repo(repo: &Path) -> anyhow::Result<()> {
+pub(crate) fn make_git_repo(repo: &Path) -> anyhow::Result<()> {
     fs::create_dir_all(repo)?;
     fs::write(repo.join("README.md"), "# bench\n")?;
     let git = |args: &[&str]| {
@@ -488,7 +490,11 @@ fn with_database(url: &str, database: &str) -> anyhow::Result<String> {
     })
 }
 
-async fn post_json(client: &reqwest::Client, url: &str, body: &Value) -> anyhow::Result<Value> {
+pub(crate) async fn post_json(
+    client: &reqwest::Client,
+    url: &str,
+    body: &Value,
+) -> anyhow::Result<Value> {
     let response = client.post(url).json(body).send().await?;
     let status = response.status();
     let text = response.text().await?;
@@ -667,13 +673,13 @@ fn rss_bytes(pid: u32) -> Option<u64> {
     Some(kib * 1024)
 }
 
-fn log_tail(path: &Path) -> String {
+pub(crate) fn log_tail(path: &Path) -> String {
     let log = fs::read_to_string(path).unwrap_or_default();
     let lines: Vec<&str> = log.lines().collect();
     lines[lines.len().saturating_sub(30)..].join("\n")
 }
 
-fn ms(d: Duration) -> String {
+pub(crate) fn ms(d: Duration) -> String {
     format!("{:.2} ms", d.as_secs_f64() * 1000.0)
 }
 

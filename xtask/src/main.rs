@@ -7,6 +7,7 @@
 //! It depends on no workspace crate, so it builds fast and never breaks because of product code.
 
 mod bench;
+mod bench_sandbox;
 mod ci;
 mod deps;
 mod sandbox_image;
@@ -28,7 +29,9 @@ commands:
   bench api          start discobot-server on SQLite and PostgreSQL and measure it
       [--concurrency N] [--seconds N] [--rate N] [--sessions N]
       [--backend sqlite|postgres|both] [--no-build] [--server PATH]
-  bench sandbox|chat|git   not yet implemented
+  bench sandbox      20 sessions POST → ready on Docker beside the bare-container floor
+      [--runs N] [--no-build] [--image IMAGE] [--log-level FILTER] [--keep-log FILE]
+  bench chat|git     not yet implemented
   sandbox-image      build the sandbox image discobot-sandbox:<version> (agent + git, rg, bash)
       [--base IMAGE] [--tag TAG] [--rebuild-base]
       base default discobot-base:bookworm, made with debootstrap + docker import if missing

@@ -197,7 +197,7 @@ fn ensure_base(options: &Options) -> anyhow::Result<Option<Duration>> {
     Ok(Some(took))
 }
 
-fn image_exists(image: &str) -> bool {
+pub(crate) fn image_exists(image: &str) -> bool {
     succeeds(Command::new("docker").args(["image", "inspect", image]))
 }
 

@@ -97,6 +97,19 @@ pub struct Config {
     #[arg(long, env = "DISCOBOT_DOCKER_NETWORK")]
     pub docker_network: Option<String>,
 
+    /// Serve the Docker API of one project's sandboxes on 127.0.0.1 for debugging
+    /// (`DOCKER_HOST=tcp://127.0.0.1:<port> docker ps`) [also: DEBUG_DOCKER].
+    #[arg(long, env = "DISCOBOT_DEBUG_DOCKER", default_value_t = false, action = clap::ArgAction::Set)]
+    pub debug_docker: bool,
+
+    /// Port of the debug Docker proxy [also: DEBUG_DOCKER_PORT].
+    #[arg(long, env = "DISCOBOT_DEBUG_DOCKER_PORT", default_value_t = 2375)]
+    pub debug_docker_port: u16,
+
+    /// The project whose sandboxes the debug Docker proxy serves.
+    #[arg(long, env = "DISCOBOT_DEBUG_DOCKER_PROJECT", default_value = "local")]
+    pub debug_docker_project: String,
+
     /// Stop a session's sandbox after this long without use; 0 disables [also: SANDBOX_IDLE_TIMEOUT].
     #[arg(long, env = "DISCOBOT_SANDBOX_IDLE_TIMEOUT", default_value = "1h", value_parser = humantime::parse_duration)]
     pub sandbox_idle_timeout: Duration,
@@ -227,6 +240,12 @@ const UPSTREAM_NAMES: &[(&str, &str, &str)] = &[
         "docker-network",
         "DISCOBOT_DOCKER_NETWORK",
         "DOCKER_NETWORK",
+    ),
+    ("debug-docker", "DISCOBOT_DEBUG_DOCKER", "DEBUG_DOCKER"),
+    (
+        "debug-docker-port",
+        "DISCOBOT_DEBUG_DOCKER_PORT",
+        "DEBUG_DOCKER_PORT",
     ),
     (
         "sandbox-idle-timeout",
@@ -428,6 +447,20 @@ mod tests {
         assert_eq!(config.database_url(), "sqlite:///tmp/d/discobot.db");
         assert_eq!(config.workspace_dir(), PathBuf::from("/tmp/d/workspaces"));
         assert_eq!(config.public_base_url(), "http://localhost:3001");
+    }
+
+    #[test]
+    fn debug_docker_is_opt_in() {
+        let config = parse(&["x"], &[]);
+        assert!(!config.debug_docker);
+        assert_eq!(config.debug_docker_port, 2375);
+        assert_eq!(config.debug_docker_project, "local");
+        let config = parse(
+            &["x"],
+            &[("DEBUG_DOCKER", "true"), ("DEBUG_DOCKER_PORT", "2400")],
+        );
+        assert!(config.debug_docker);
+        assert_eq!(config.debug_docker_port, 2400);
     }
 
     #[test]

@@ -19,7 +19,9 @@ use discobot_events::{
 };
 use discobot_git::{GitAdapter, GitConfig};
 use discobot_http::{AppState, ServerInfo, StatusMessage};
-use discobot_sandbox::{DockerConfig, DockerProvider, LocalConfig, LocalProvider};
+use discobot_sandbox::{
+    DebugDockerConfig, DebugDockerServer, DockerConfig, DockerProvider, LocalConfig, LocalProvider,
+};
 use discobot_store::{Store, StoreConfig};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -37,6 +39,8 @@ pub struct Server {
     store: Arc<Store>,
     /// The local provider, when in use: its agents are this process's children.
     local_sandboxes: Option<Arc<LocalProvider>>,
+    /// The debug Docker proxy, when enabled.
+    debug_docker: Option<DebugDockerServer>,
 }
 
 impl Server {
@@ -225,6 +229,23 @@ impl Server {
         let listener = TcpListener::bind(&address)
             .await
             .with_context(|| format!("cannot listen on {address}"))?;
+        let debug_docker = if config.debug_docker {
+            let proxy = DebugDockerServer::start(DebugDockerConfig {
+                port: config.debug_docker_port,
+                project: config.debug_docker_project.clone(),
+                socket: None,
+            })
+            .await
+            .context("cannot start the debug Docker proxy (--debug-docker)")?;
+            tracing::warn!(
+                address = %proxy.local_addr(),
+                project = config.debug_docker_project,
+                "debug Docker proxy listening: every local user can reach this project's sandboxes"
+            );
+            Some(proxy)
+        } else {
+            None
+        };
         Ok(Server {
             config,
             listener,
@@ -233,6 +254,7 @@ impl Server {
             loops,
             store,
             local_sandboxes,
+            debug_docker,
         })
     }
 
@@ -261,6 +283,9 @@ impl Server {
             .await
             .context("HTTP server failed")?;
         tracing::info!("shutting down: draining background work");
+        if let Some(proxy) = self.debug_docker {
+            proxy.stop().await;
+        }
         self.background.cancel();
         let drain = async {
             for handle in self.loops {

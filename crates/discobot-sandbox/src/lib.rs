@@ -2,6 +2,7 @@
 //! every child process of the server.
 #![doc = include_str!("../README.md")]
 
+mod debug_proxy;
 mod docker;
 mod docker_terminal;
 mod error;
@@ -10,6 +11,7 @@ mod local;
 pub mod secret;
 mod terminal;
 
+pub use debug_proxy::{DebugDockerConfig, DebugDockerServer};
 pub use docker::{AGENT_PORT, DockerConfig, DockerProvider};
 pub use error::SandboxError;
 pub use image::LOCAL_BASE_IMAGE;

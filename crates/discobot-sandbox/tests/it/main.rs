@@ -17,6 +17,7 @@ use discobot_core::model::{Session, SessionStatus, SourceType, Workspace, Worksp
 use discobot_core::ports::{SandboxPort, SandboxState};
 use discobot_sandbox::{DockerConfig, DockerProvider, LOCAL_BASE_IMAGE};
 
+mod debug_proxy;
 mod local;
 
 const TEST_IMAGE: &str = "discobot-sandbox:it";
