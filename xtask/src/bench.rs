@@ -186,10 +186,15 @@ fn api(options: &Options) -> anyhow::Result<()> {
     for &backend in &options.backends {
         println!("\n==> bench api: {}", backend.name());
         let scratch = Scratch::new(backend)?;
-        let mut env: Vec<(&str, String)> = vec![(
-            "DISCOBOT_DATA_DIR",
-            scratch.path.join("data").display().to_string(),
-        )];
+        let mut env: Vec<(&str, String)> = vec![
+            (
+                "DISCOBOT_DATA_DIR",
+                scratch.path.join("data").display().to_string(),
+            ),
+            // The API bench measures the store and the HTTP layer; 1,000 sessions must not
+            // start 1,000 sandboxes (`bench sandbox` measures those).
+            ("DISCOBOT_SANDBOX_PROVIDER", "none".to_owned()),
+        ];
         if backend == Backend::Postgres {
             env.push(("DISCOBOT_DATABASE_URL", fresh_postgres_database()?));
         }

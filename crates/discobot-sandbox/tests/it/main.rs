@@ -286,3 +286,66 @@ async fn list_shows_managed_sandboxes() {
     assert!(listed.iter().all(|info| info.session_id != session.id));
     let _ = docker(&["volume", "rm", "-f", "discobot-cache-it-project"]);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn create_then_start() {
+    let Some(provider) = provider().await else {
+        return;
+    };
+    let workspace_dir = tempfile::tempdir().unwrap();
+    let (session, workspace) = fixtures(workspace_dir.path());
+    provider
+        .create(&session, &workspace)
+        .await
+        .expect("created");
+    let info = provider.get(&session.id).await.unwrap().expect("exists");
+    assert_eq!(info.state, SandboxState::Created);
+    let again = provider.create(&session, &workspace).await.unwrap_err();
+    assert_eq!(again.kind, discobot_core::ErrorKind::Conflict);
+    provider
+        .start(&session.id)
+        .await
+        .expect("started and healthy");
+    assert_eq!(
+        provider.get(&session.id).await.unwrap().unwrap().state,
+        SandboxState::Running
+    );
+    provider
+        .start(&session.id)
+        .await
+        .expect("starting a running sandbox is fine");
+    provider.remove(&session.id, true).await.unwrap();
+    let _ = docker(&["volume", "rm", "-f", "discobot-cache-it-project"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn exec_stream_pipes_input_and_output() {
+    let Some(provider) = provider().await else {
+        return;
+    };
+    let workspace_dir = tempfile::tempdir().unwrap();
+    let (session, workspace) = fixtures(workspace_dir.path());
+    provider.ensure_running(&session, &workspace).await.unwrap();
+    let request = discobot_core::ports::ExecStreamRequest {
+        command: args(&["sh", "-c", "tr a-z A-Z; echo done-$X"]),
+        tty: false,
+        user: None,
+        env: vec![("X".into(), "7".into())],
+        working_dir: Some("/.workspace".into()),
+    };
+    let mut stream = provider.exec_stream(&session.id, request).await.unwrap();
+    assert!(stream.replay.is_empty());
+    stream.control.write(b"piped text\n").await.unwrap();
+    stream.control.close_input().await.unwrap();
+    let mut seen = Vec::new();
+    while let Some(chunk) =
+        tokio::time::timeout(Duration::from_secs(10), stream.output.next_chunk())
+            .await
+            .expect("output in time")
+    {
+        seen.extend(chunk);
+    }
+    assert_eq!(String::from_utf8_lossy(&seen), "PIPED TEXT\ndone-7\n");
+    provider.remove(&session.id, true).await.unwrap();
+    let _ = docker(&["volume", "rm", "-f", "discobot-cache-it-project"]);
+}
