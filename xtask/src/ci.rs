@@ -67,8 +67,33 @@ pub(crate) fn run_ci() -> anyhow::Result<()> {
             run(cargo_with_env().args(["test", "--workspace"]))
         }
     })?;
+    if env.iter().any(|(key, _)| *key == DOCKER_TESTS_VAR) {
+        step("leftovers", docker_leftovers)?;
+    }
 
     println!("\nci: all steps passed in {:.1?}", ci_start.elapsed());
+    Ok(())
+}
+
+/// Fails if the tests left a container, volume or network with our label behind.
+fn docker_leftovers() -> anyhow::Result<()> {
+    let mut left = Vec::new();
+    for (kind, args) in [
+        ("container", &["ps", "-aq"][..]),
+        ("volume", &["volume", "ls", "-q"][..]),
+        ("network", &["network", "ls", "-q"][..]),
+    ] {
+        let output = std::process::Command::new("docker")
+            .args(args)
+            .args(["--filter", "label=discobot.managed=true"])
+            .output()
+            .context("docker CLI")?;
+        let listed = String::from_utf8_lossy(&output.stdout);
+        left.extend(listed.split_whitespace().map(|id| format!("{kind} {id}")));
+    }
+    if !left.is_empty() {
+        bail!("the tests left Docker objects behind: {}", left.join(", "));
+    }
     Ok(())
 }
 
