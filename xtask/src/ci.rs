@@ -59,6 +59,9 @@ pub(crate) fn run_ci() -> anyhow::Result<()> {
     step("deps", deps::run)?;
     step("tidy", tidy::run)?;
     step("tests", || {
+        // Tests start the real binaries (the agent in sandboxes, the server for the SIGKILL
+        // test); test builds only build the binaries of the package under test.
+        run(cargo_with_env().args(["build", "--workspace", "--bins"]))?;
         if crate::succeeds(cargo_with_env().args(["nextest", "--version"])) {
             run(cargo_with_env().args(["nextest", "run", "--workspace", "--no-fail-fast"]))?;
             // nextest does not run doctests.
