@@ -16,6 +16,8 @@ pub struct AgentConfig {
     pub secret_hash: Option<String>,
     /// `WORKSPACE_ORIGIN_PATH`, default `/.workspace`.
     pub workspace: PathBuf,
+    /// `DISCOBOT_DATA_DIR`, default `/.data`: the agent's own state (threads under `threads/`).
+    pub data_dir: PathBuf,
 }
 
 /// A configuration value the agent cannot start with.
@@ -37,6 +39,7 @@ impl Default for AgentConfig {
             port: 3002,
             secret_hash: None,
             workspace: PathBuf::from("/.workspace"),
+            data_dir: PathBuf::from("/.data"),
         }
     }
 }
@@ -64,6 +67,9 @@ impl AgentConfig {
         if let Some(workspace) = var("WORKSPACE_ORIGIN_PATH") {
             config.workspace = PathBuf::from(workspace);
         }
+        if let Some(data_dir) = var("DISCOBOT_DATA_DIR") {
+            config.data_dir = PathBuf::from(data_dir);
+        }
         Ok(config)
     }
 }
@@ -89,6 +95,7 @@ mod tests {
         assert_eq!(config.host.to_string(), "0.0.0.0");
         assert_eq!(config.secret_hash, None);
         assert_eq!(config.workspace, PathBuf::from("/.workspace"));
+        assert_eq!(config.data_dir, PathBuf::from("/.data"));
     }
 
     #[test]
@@ -99,12 +106,14 @@ mod tests {
             ("DISCOBOT_PORT", "4100"),
             ("DISCOBOT_SECRET", &hash),
             ("WORKSPACE_ORIGIN_PATH", "/tmp/ws"),
+            ("DISCOBOT_DATA_DIR", "/tmp/data"),
         ])
         .unwrap();
         assert_eq!(config.host.to_string(), "127.0.0.1");
         assert_eq!(config.port, 4100);
         assert_eq!(config.secret_hash.as_deref(), Some(hash.as_str()));
         assert_eq!(config.workspace, PathBuf::from("/tmp/ws"));
+        assert_eq!(config.data_dir, PathBuf::from("/tmp/data"));
     }
 
     #[test]

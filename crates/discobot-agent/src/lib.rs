@@ -1,15 +1,20 @@
-//! The in-sandbox agent as a library: configuration, the agent API router, and `serve`.
+//! The in-sandbox agent as a library: configuration, the agent API router, threads on disk,
+//! the chat runtime and its stream, and `serve`.
 #![doc = include_str!("../README.md")]
 
 mod auth;
+mod chat;
 mod config;
+pub mod model;
 mod routes;
+pub mod store;
+mod threads;
 mod user;
 
 use std::future::Future;
 
 pub use config::{AgentConfig, ConfigError};
-pub use routes::{AgentState, router};
+pub use routes::{AgentOptions, AgentState, router};
 
 /// Why the agent stopped serving.
 #[derive(Debug, thiserror::Error)]

@@ -1,17 +1,42 @@
-//! The agent API router: the meta routes of this first part, JSON errors, and the shared state.
+//! The agent API router: meta, thread and chat routes, JSON errors, and the shared state.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Json;
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{delete, get, post};
 use discobot_agent_api::{ErrorBody, HealthResponse, SecretHash, StatusResponse, UserResponse};
 
+use crate::chat::Chat;
 use crate::config::{AgentConfig, ConfigError};
+use crate::model::{Echo, ModelClient};
+use crate::store::ThreadStore;
+use crate::threads;
+
+/// What the environment does not configure: the model behind the chat and the stream's idle
+/// ping interval.
+#[derive(Debug, Clone)]
+pub struct AgentOptions {
+    pub model: Arc<dyn ModelClient>,
+    /// 15 s by default.
+    pub ping_interval: Duration,
+}
+
+impl Default for AgentOptions {
+    fn default() -> Self {
+        Self {
+            model: Arc::new(Echo {
+                delay: Duration::from_millis(20),
+            }),
+            ping_interval: Duration::from_secs(15),
+        }
+    }
+}
 
 /// What every handler shares; cheap to clone.
 #[derive(Clone, Debug)]
@@ -23,11 +48,20 @@ pub struct AgentState {
 struct Inner {
     secret: Option<SecretHash>,
     workspace: PathBuf,
+    chat: Arc<Chat>,
+    ping_interval: Duration,
 }
 
 impl AgentState {
-    /// The state for `config`; fails if its secret hash is malformed. Warns when auth is off.
+    /// The state for `config` with the default options (the `Echo` model); see
+    /// [`Self::with_options`].
     pub fn new(config: &AgentConfig) -> Result<Self, ConfigError> {
+        Self::with_options(config, AgentOptions::default())
+    }
+
+    /// The state for `config`; fails if its secret hash is malformed. Opening the thread store
+    /// marks turns a previous process left `interrupted`. Warns when auth is off.
+    pub fn with_options(config: &AgentConfig, options: AgentOptions) -> Result<Self, ConfigError> {
         let secret = config
             .secret_hash
             .as_deref()
@@ -38,12 +72,29 @@ impl AgentState {
                 "DISCOBOT_SECRET is not set: the agent API accepts unauthenticated requests"
             );
         }
+        // An unusable data directory does not stop the agent: its other routes keep working
+        // (the local provider does not pass `DISCOBOT_DATA_DIR` yet) and the thread routes
+        // answer 503 with the reason.
+        let store = ThreadStore::open(&config.data_dir).unwrap_or_else(|err| {
+            tracing::error!(data_dir = %config.data_dir.display(), %err, "threads are unavailable");
+            ThreadStore::unavailable(err.to_string())
+        });
         Ok(Self {
             inner: Arc::new(Inner {
                 secret,
                 workspace: config.workspace.clone(),
+                chat: Arc::new(Chat::new(Arc::new(store), options.model)),
+                ping_interval: options.ping_interval,
             }),
         })
+    }
+
+    pub(crate) fn chat(&self) -> &Arc<Chat> {
+        &self.inner.chat
+    }
+
+    pub(crate) fn ping_interval(&self) -> Duration {
+        self.inner.ping_interval
     }
 
     /// The hash bearer tokens are checked against; `None` when auth is disabled.
@@ -57,13 +108,30 @@ impl AgentState {
     }
 }
 
-/// The agent API: `GET /` and `GET /health` (public), `GET /user` (bearer secret), and JSON
-/// 404/405 for everything else.
+/// The agent API: `GET /` and `GET /health` (public); `GET /user`, the thread routes and the
+/// chat routes (bearer secret); JSON 404/405 for everything else.
 pub fn router(state: AgentState) -> Router {
     Router::new()
         .route("/", get(root))
         .route("/health", get(health))
         .route("/user", get(user))
+        .route("/threads", get(threads::list).post(threads::create))
+        .route(
+            "/threads/{id}",
+            get(threads::get)
+                .put(threads::update)
+                .patch(threads::update)
+                .delete(threads::delete),
+        )
+        .route("/threads/{id}/messages", get(threads::messages))
+        .route(
+            "/threads/{id}/queue/{queue_id}",
+            delete(threads::delete_queued),
+        )
+        .route("/threads/{id}/chat", post(threads::chat))
+        .route("/threads/{id}/chat/stream", get(threads::stream))
+        .route("/threads/{id}/chat/status", get(threads::status))
+        .route("/threads/{id}/chat/cancel", post(threads::cancel))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         // Outside the routes and the fallback: an unauthenticated caller learns nothing about

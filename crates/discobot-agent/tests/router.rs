@@ -10,9 +10,19 @@ use tower::ServiceExt;
 
 const RAW: &str = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
 
+/// One data directory for these meta tests (they create no threads); held in a static, so
+/// it stays under the system temp dir after the run.
+fn data_dir() -> std::path::PathBuf {
+    static DIR: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| tempfile::tempdir().unwrap())
+        .path()
+        .to_owned()
+}
+
 fn config(secret: Option<&str>) -> AgentConfig {
     AgentConfig {
         secret_hash: secret.map(|raw| salted_hash(raw, &[0x5a; 16])),
+        data_dir: data_dir(),
         ..AgentConfig::default()
     }
 }
@@ -123,7 +133,7 @@ async fn unknown_paths_are_json_404_behind_auth() {
     let closed = config(Some(RAW));
     assert_eq!(get(&closed, "/nope", None).await, unauthorized());
     assert_eq!(
-        get(&closed, "/threads/x", Some(&format!("Bearer {RAW}"))).await,
+        get(&closed, "/nope/x", Some(&format!("Bearer {RAW}"))).await,
         (StatusCode::NOT_FOUND, json!({"error": "not found"}))
     );
 }
@@ -167,7 +177,26 @@ async fn serve_answers_over_tcp_and_shuts_down() {
 async fn malformed_secret_is_refused_at_start() {
     let config = AgentConfig {
         secret_hash: Some("not-a-hash".into()),
+        data_dir: data_dir(),
         ..AgentConfig::default()
     };
     assert!(AgentState::new(&config).is_err());
+}
+
+#[tokio::test]
+async fn an_unusable_data_dir_only_disables_the_thread_routes() {
+    let file = tempfile::NamedTempFile::new().unwrap();
+    let config = AgentConfig {
+        data_dir: file.path().join("below-a-file"),
+        ..AgentConfig::default()
+    };
+    assert_eq!(get(&config, "/health", None).await.0, StatusCode::OK);
+    let (status, body) = get(&config, "/threads", None).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("thread store unavailable: ")
+    );
 }

@@ -1,0 +1,644 @@
+//! The chat runtime: one [`Hub`] per thread holds its completions (the replay cache of their
+//! chunks), runs one turn at a time, queues the prompts sent meanwhile, and wakes the streams.
+//!
+//! Ordering invariant: a completion's end (assistant message written, leaf moved, marker
+//! removed, `done` set, `running` cleared) happens under the hub lock, and so does a stream's
+//! snapshot of history plus its starting cursor, so a new stream sees each turn exactly once:
+//! either in the history or as chunks.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use discobot_agent_api::{
+    ChatRequest, ChatStartResponse, CoreChunk, QueuedPrompt, Role, ThreadState, UiChunk, UiMessage,
+};
+use futures::StreamExt;
+use serde_json::json;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use crate::model::{ModelClient, ModelEvent, ModelRequest};
+use crate::store::{ActiveTurn, StoreError, StoredMessage, ThreadStore, valid_id};
+
+/// Completions kept in memory per thread for resuming streams.
+const KEPT_COMPLETIONS: usize = 32;
+
+/// Why a chat request was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ChatError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// One completion: its chunks (JSON text, index = offset) and whether it has ended.
+#[derive(Debug)]
+pub struct Completion {
+    pub id: String,
+    /// Position in the thread's sequence of completions in this process.
+    pub seq: u64,
+    /// The leaf before the turn: history shown to a new stream while this completion runs.
+    pub pre_turn_leaf: Option<String>,
+    chunks: Mutex<Vec<Arc<str>>>,
+    done: AtomicBool,
+    cancel: CancellationToken,
+}
+
+impl Completion {
+    pub fn is_done(&self) -> bool {
+        self.done.load(Ordering::SeqCst)
+    }
+}
+
+#[derive(Debug, Default)]
+struct HubInner {
+    completions: VecDeque<Arc<Completion>>,
+    next_seq: u64,
+    running: Option<Arc<Completion>>,
+    closed: bool,
+}
+
+/// Where a stream is: the next chunk to send is `offset` of completion `seq`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cursor {
+    pub seq: u64,
+    pub offset: usize,
+}
+
+/// A chunk to send: `id` is `{completionId}:{offset}`.
+#[derive(Debug, Clone)]
+pub struct ChunkEvent {
+    pub id: String,
+    pub json: Arc<str>,
+}
+
+/// What a new stream starts with.
+#[derive(Debug)]
+pub struct StreamStart {
+    /// `None` when resuming after a known event id (no history replay).
+    pub history: Option<Vec<UiMessage>>,
+    pub cursor: Cursor,
+}
+
+/// One thread's runtime.
+#[derive(Debug)]
+pub struct Hub {
+    thread_id: String,
+    inner: Mutex<HubInner>,
+    changed: watch::Sender<u64>,
+}
+
+impl Hub {
+    fn new(thread_id: &str) -> Self {
+        Self {
+            thread_id: thread_id.to_owned(),
+            inner: Mutex::new(HubInner::default()),
+            changed: watch::Sender::new(0),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HubInner> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn notify(&self) {
+        self.changed.send_modify(|version| *version += 1);
+    }
+
+    /// A receiver that sees every change after this call.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.changed.subscribe()
+    }
+
+    /// The running completion, if any.
+    pub fn running(&self) -> Option<Arc<Completion>> {
+        self.lock().running.clone()
+    }
+
+    /// Whether the thread was deleted: streams end.
+    pub fn is_closed(&self) -> bool {
+        self.lock().closed
+    }
+
+    /// The chunks after `cursor` (across finished completions into later ones), advancing it.
+    pub fn read(&self, cursor: &mut Cursor) -> Vec<ChunkEvent> {
+        let inner = self.lock();
+        let mut events = Vec::new();
+        loop {
+            let Some(front) = inner.completions.front() else {
+                return events;
+            };
+            if cursor.seq < front.seq {
+                tracing::warn!(thread = %self.thread_id, "stream fell behind the replay cache");
+                *cursor = Cursor {
+                    seq: front.seq,
+                    offset: 0,
+                };
+            }
+            let Some(completion) = inner.completions.iter().find(|c| c.seq == cursor.seq) else {
+                return events;
+            };
+            // `done` is read before the chunks: once done, no chunk follows.
+            let done = completion.is_done();
+            let chunks = completion
+                .chunks
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            for (offset, json) in chunks.iter().enumerate().skip(cursor.offset) {
+                events.push(ChunkEvent {
+                    id: format!("{}:{offset}", completion.id),
+                    json: json.clone(),
+                });
+            }
+            cursor.offset = cursor.offset.max(chunks.len());
+            if !done {
+                return events;
+            }
+            *cursor = Cursor {
+                seq: cursor.seq + 1,
+                offset: 0,
+            };
+        }
+    }
+}
+
+/// Every thread's hub, the store, and the model.
+#[derive(Debug)]
+pub struct Chat {
+    store: Arc<ThreadStore>,
+    model: Arc<dyn ModelClient>,
+    hubs: Mutex<HashMap<String, Arc<Hub>>>,
+}
+
+impl Chat {
+    pub fn new(store: Arc<ThreadStore>, model: Arc<dyn ModelClient>) -> Self {
+        Self {
+            store,
+            model,
+            hubs: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn store(&self) -> &ThreadStore {
+        &self.store
+    }
+
+    /// The thread's hub, created on first use.
+    pub fn hub(&self, thread_id: &str) -> Arc<Hub> {
+        self.hubs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(thread_id.to_owned())
+            .or_insert_with(|| Arc::new(Hub::new(thread_id)))
+            .clone()
+    }
+
+    /// Deletes a thread: cancels its turn, ends its streams, removes its files.
+    pub fn delete(&self, thread_id: &str) -> Result<(), StoreError> {
+        self.store.get(thread_id)?;
+        let hub = self
+            .hubs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(thread_id);
+        if let Some(hub) = hub {
+            let mut inner = hub.lock();
+            inner.closed = true;
+            if let Some(running) = &inner.running {
+                running.cancel.cancel();
+            }
+            drop(inner);
+            hub.notify();
+        }
+        self.store.delete(thread_id)
+    }
+
+    /// `POST /threads/{id}/chat`: starts a turn, or queues the prompt when one runs.
+    pub fn start(
+        self: &Arc<Self>,
+        thread_id: &str,
+        request: ChatRequest,
+    ) -> Result<ChatStartResponse, ChatError> {
+        if !valid_id(thread_id) {
+            return Err(ChatError::BadRequest("invalid thread id".into()));
+        }
+        let last_assistant = request
+            .messages
+            .iter()
+            .rposition(|message| message.role == Role::Assistant);
+        let after = last_assistant.map_or(0, |index| index + 1);
+        let Some(user) = request.messages[after..]
+            .iter()
+            .rev()
+            .find(|message| message.role == Role::User)
+            .cloned()
+        else {
+            return Err(ChatError::BadRequest(
+                "no user message found after the last assistant message".into(),
+            ));
+        };
+        if !valid_id(&user.id) {
+            return Err(ChatError::BadRequest("invalid message id".into()));
+        }
+        let branch = last_assistant.map(|index| request.messages[index].id.clone());
+        if !self.store.exists(thread_id) {
+            match self.store.create(thread_id, None) {
+                Ok(_) | Err(StoreError::Exists) => {}
+                Err(err) => return Err(err.into()),
+            }
+        }
+        if let Some(leaf) = &branch
+            && self.store.message(thread_id, leaf)?.is_none()
+        {
+            return Err(ChatError::BadRequest(format!(
+                "message {leaf} is not a valid leaf of this thread"
+            )));
+        }
+        let prompt = QueuedPrompt {
+            id: uuid::Uuid::now_v7().to_string(),
+            created_at: now(),
+            message: user,
+            model: request.model,
+            reasoning: request.reasoning,
+            mode: request.mode,
+        };
+
+        let hub = self.hub(thread_id);
+        let mut inner = hub.lock();
+        if inner.running.is_some() {
+            let id = prompt.id.clone();
+            self.store
+                .update(thread_id, |config| config.prompt_queue.push(prompt))?;
+            drop(inner);
+            hub.notify();
+            return Ok(ChatStartResponse::queued(id));
+        }
+        let completion = self.begin(&hub, &mut inner, prompt, branch)?;
+        drop(inner);
+        hub.notify();
+        let id = completion.id.clone();
+        tokio::spawn(self.clone().run_turns(hub, completion));
+        Ok(ChatStartResponse::started(id))
+    }
+
+    /// `POST /threads/{id}/chat/cancel`: the cancelled completion's id, `None` if none runs.
+    pub fn cancel(&self, thread_id: &str) -> Option<String> {
+        let running = self.hub(thread_id).running()?;
+        running.cancel.cancel();
+        Some(running.id.clone())
+    }
+
+    /// Starts a turn under the hub lock: user message, thread config, marker, completion.
+    fn begin(
+        &self,
+        hub: &Hub,
+        inner: &mut HubInner,
+        prompt: QueuedPrompt,
+        parent: Option<String>,
+    ) -> Result<Arc<Completion>, StoreError> {
+        let thread_id = &hub.thread_id;
+        let user = prompt.message;
+        self.store.put_message(
+            thread_id,
+            &StoredMessage {
+                id: user.id.clone(),
+                parent_id: parent.clone(),
+                message: user.clone(),
+            },
+        )?;
+        let text = user.plain_text();
+        self.store.update(thread_id, |config| {
+            if config.name.is_empty() {
+                config.name = title(&text);
+            }
+            config.last_message = Some(title(&text));
+            if prompt.model.is_some() {
+                config.model = prompt.model;
+            }
+            if prompt.reasoning.is_some() {
+                config.reasoning = prompt.reasoning;
+            }
+            if let Some(mode) = prompt.mode {
+                config.mode = mode;
+            }
+            config.state = None;
+            config.error_message = None;
+        })?;
+        let completion = Arc::new(Completion {
+            id: uuid::Uuid::now_v7().to_string(),
+            seq: inner.next_seq,
+            pre_turn_leaf: parent,
+            chunks: Mutex::new(Vec::new()),
+            done: AtomicBool::new(false),
+            cancel: CancellationToken::new(),
+        });
+        self.store.set_active_turn(
+            thread_id,
+            &ActiveTurn {
+                completion_id: completion.id.clone(),
+                user_message_id: user.id.clone(),
+                assistant_message_id: format!("{}-assistant", completion.id),
+                started_at: now(),
+            },
+        )?;
+        inner.next_seq += 1;
+        inner.running = Some(completion.clone());
+        inner.completions.push_back(completion.clone());
+        while inner.completions.len() > KEPT_COMPLETIONS {
+            inner.completions.pop_front();
+        }
+        // The user message reaches live streams as the first chunk of the turn.
+        push(
+            &self.store,
+            hub,
+            &completion,
+            &UiChunk::data("user-message", json!({"message": user})),
+        );
+        Ok(completion)
+    }
+
+    /// Runs `first`, then every queued prompt, one after the other.
+    async fn run_turns(self: Arc<Self>, hub: Arc<Hub>, first: Arc<Completion>) {
+        let mut completion = first;
+        loop {
+            let outcome = self.run(&hub, &completion).await;
+            match self.finish(&hub, &completion, outcome) {
+                Some(next) => completion = next,
+                None => return,
+            }
+        }
+    }
+
+    /// Streams the model's answer into chunks; returns the assistant message and the end state.
+    async fn run(&self, hub: &Hub, completion: &Arc<Completion>) -> TurnOutcome {
+        let thread_id = &hub.thread_id;
+        let config = self.store.get(thread_id).ok();
+        let leaf = self
+            .store
+            .active_turn(thread_id)
+            .ok()
+            .flatten()
+            .map(|turn| turn.user_message_id);
+        let messages = self
+            .store
+            .history(thread_id, leaf.as_deref())
+            .unwrap_or_default();
+        let model = config.and_then(|config| config.model);
+        let assistant_id = format!("{}-assistant", completion.id);
+        let emit = |chunk: CoreChunk| push(&self.store, hub, completion, &chunk.into());
+        emit(CoreChunk::Start {
+            message_id: Some(assistant_id.clone()),
+            message_metadata: Some(json!({"model": model, "startedAt": now()})),
+        });
+        emit(CoreChunk::StartStep);
+        let mut events = self.model.stream(ModelRequest { model, messages });
+        let mut text = String::new();
+        let mut reasoning = String::new();
+        let text_id = "text-0".to_owned();
+        let reasoning_id = "reasoning-0".to_owned();
+        let end = loop {
+            let event = tokio::select! {
+                _ = completion.cancel.cancelled() => break TurnEnd::Cancelled,
+                event = events.next() => event,
+            };
+            match event {
+                Some(Ok(ModelEvent::TextDelta(delta))) => {
+                    if text.is_empty() {
+                        emit(CoreChunk::TextStart {
+                            id: text_id.clone(),
+                            provider_metadata: None,
+                        });
+                    }
+                    text.push_str(&delta);
+                    emit(CoreChunk::TextDelta {
+                        id: text_id.clone(),
+                        delta,
+                        provider_metadata: None,
+                    });
+                }
+                Some(Ok(ModelEvent::ReasoningDelta(delta))) => {
+                    if reasoning.is_empty() {
+                        emit(CoreChunk::ReasoningStart {
+                            id: reasoning_id.clone(),
+                            provider_metadata: None,
+                        });
+                    }
+                    reasoning.push_str(&delta);
+                    emit(CoreChunk::ReasoningDelta {
+                        id: reasoning_id.clone(),
+                        delta,
+                    });
+                }
+                Some(Ok(ModelEvent::Finish { reason })) => break TurnEnd::Finished(reason),
+                Some(Err(err)) => break TurnEnd::Failed(err.0),
+                None => break TurnEnd::Finished("stop".to_owned()),
+            }
+        };
+        drop(events);
+        if !reasoning.is_empty() {
+            emit(CoreChunk::ReasoningEnd {
+                id: reasoning_id,
+                provider_metadata: None,
+            });
+        }
+        if !text.is_empty() {
+            emit(CoreChunk::TextEnd {
+                id: text_id,
+                provider_metadata: None,
+            });
+        }
+        match &end {
+            TurnEnd::Finished(reason) => {
+                emit(CoreChunk::FinishStep);
+                emit(CoreChunk::Finish {
+                    finish_reason: Some(reason.clone()),
+                    message_metadata: None,
+                });
+            }
+            TurnEnd::Cancelled => emit(CoreChunk::Abort {
+                reason: Some("cancelled".to_owned()),
+            }),
+            TurnEnd::Failed(message) => emit(CoreChunk::Error {
+                error_text: message.clone(),
+            }),
+        }
+        let mut parts = vec![json!({"type": "step-start"})];
+        if !reasoning.is_empty() {
+            parts.push(json!({"type": "reasoning", "text": reasoning, "state": "done"}));
+        }
+        if !text.is_empty() {
+            parts.push(json!({"type": "text", "text": text, "state": "done"}));
+        }
+        TurnOutcome {
+            assistant: UiMessage {
+                id: assistant_id,
+                role: Role::Assistant,
+                parts,
+                metadata: None,
+                created_at: Some(now()),
+            },
+            end,
+        }
+    }
+
+    /// Ends `completion` atomically (see the module docs) and begins the next queued prompt.
+    fn finish(
+        &self,
+        hub: &Hub,
+        completion: &Arc<Completion>,
+        outcome: TurnOutcome,
+    ) -> Option<Arc<Completion>> {
+        let thread_id = &hub.thread_id;
+        let mut inner = hub.lock();
+        let result = (|| -> Result<Option<QueuedPrompt>, StoreError> {
+            let user_id = self
+                .store
+                .active_turn(thread_id)?
+                .map(|turn| turn.user_message_id);
+            self.store.put_message(
+                thread_id,
+                &StoredMessage {
+                    id: outcome.assistant.id.clone(),
+                    parent_id: user_id,
+                    message: outcome.assistant.clone(),
+                },
+            )?;
+            let mut next = None;
+            self.store.update(thread_id, |config| {
+                config.leaf_id = Some(outcome.assistant.id.clone());
+                match &outcome.end {
+                    TurnEnd::Finished(_) => {}
+                    TurnEnd::Cancelled => config.state = Some(ThreadState::Cancelled),
+                    TurnEnd::Failed(message) => config.error_message = Some(message.clone()),
+                }
+                if !config.prompt_queue.is_empty() {
+                    next = Some(config.prompt_queue.remove(0));
+                }
+            })?;
+            self.store.clear_active_turn(thread_id)?;
+            Ok(next)
+        })();
+        completion.done.store(true, Ordering::SeqCst);
+        inner.running = None;
+        let next = match result {
+            Ok(next) => next,
+            Err(err) => {
+                // Deleted threads end here too; anything else is logged.
+                if !inner.closed {
+                    tracing::error!(thread = %thread_id, %err, "could not record the end of a turn");
+                }
+                None
+            }
+        };
+        let started = next.and_then(|prompt| {
+            let parent = Some(outcome.assistant.id.clone());
+            self.begin(hub, &mut inner, prompt, parent)
+                .inspect_err(|err| tracing::error!(thread = %thread_id, %err, "could not start a queued prompt"))
+                .ok()
+        });
+        drop(inner);
+        hub.notify();
+        started
+    }
+
+    /// The first message of a new stream: history (unless `resume` names a known chunk) and
+    /// the cursor to follow from, taken atomically with respect to turn ends.
+    pub fn stream_start(
+        &self,
+        hub: &Hub,
+        resume: Option<(&str, usize)>,
+    ) -> Result<StreamStart, StoreError> {
+        let inner = hub.lock();
+        if let Some((completion_id, offset)) = resume
+            && let Some(completion) = inner.completions.iter().find(|c| c.id == completion_id)
+        {
+            return Ok(StreamStart {
+                history: None,
+                cursor: Cursor {
+                    seq: completion.seq,
+                    offset: offset + 1,
+                },
+            });
+        }
+        let (leaf, seq) = match &inner.running {
+            Some(running) => (running.pre_turn_leaf.clone(), running.seq),
+            None => (self.store.get(&hub.thread_id)?.leaf_id, inner.next_seq),
+        };
+        let history = self.store.history(&hub.thread_id, leaf.as_deref())?;
+        Ok(StreamStart {
+            history: Some(history),
+            cursor: Cursor { seq, offset: 0 },
+        })
+    }
+}
+
+#[derive(Debug)]
+enum TurnEnd {
+    Finished(String),
+    Cancelled,
+    Failed(String),
+}
+
+#[derive(Debug)]
+struct TurnOutcome {
+    assistant: UiMessage,
+    end: TurnEnd,
+}
+
+/// Appends a chunk: to the log on disk, then to the replay cache, then wakes the streams.
+fn push(store: &ThreadStore, hub: &Hub, completion: &Completion, chunk: &UiChunk) {
+    let json: Arc<str> = match serde_json::to_string(chunk) {
+        Ok(json) => json.into(),
+        Err(err) => {
+            tracing::error!(%err, "unserializable chunk");
+            return;
+        }
+    };
+    if let Err(err) = store.append_chunk(&hub.thread_id, &completion.id, &json) {
+        tracing::warn!(thread = %hub.thread_id, %err, "could not log a chunk");
+    }
+    completion
+        .chunks
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .push(json);
+    hub.notify();
+}
+
+/// A one-line title: the first line of `text`, at most 100 characters.
+fn title(text: &str) -> String {
+    let line = text.lines().next().unwrap_or_default().trim();
+    line.chars().take(100).collect()
+}
+
+fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// Parses a `Last-Event-ID` of the form `{completionId}:{offset}`.
+pub fn parse_event_id(value: &str) -> Option<(&str, usize)> {
+    let (completion, offset) = value.trim().rsplit_once(':')?;
+    Some((completion, offset.parse().ok()?)).filter(|(c, _)| !c.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_ids() {
+        assert_eq!(parse_event_id("abc:3"), Some(("abc", 3)));
+        assert_eq!(parse_event_id(" a:b:12 "), Some(("a:b", 12)));
+        assert_eq!(parse_event_id("abc"), None);
+        assert_eq!(parse_event_id(":1"), None);
+        assert_eq!(parse_event_id("abc:x"), None);
+    }
+
+    #[test]
+    fn titles() {
+        assert_eq!(title("  hello\nworld"), "hello");
+        assert_eq!(title(&"é".repeat(150)).chars().count(), 100);
+    }
+}
