@@ -390,7 +390,10 @@ impl Chat {
         let emit = |chunk: CoreChunk| push(&self.store, hub, completion, &chunk.into());
         emit(CoreChunk::Start {
             message_id: Some(assistant_id.clone()),
-            message_metadata: Some(json!({"model": model, "startedAt": now()})),
+            message_metadata: Some(match &model {
+                Some(model) => json!({"model": model, "startedAt": now()}),
+                None => json!({"startedAt": now()}),
+            }),
         });
         emit(CoreChunk::StartStep);
         let mut events = self.model.stream(ModelRequest { model, messages });

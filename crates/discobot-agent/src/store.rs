@@ -132,7 +132,8 @@ pub struct ThreadStore {
 impl ThreadStore {
     /// Opens (creating) `<data_dir>/threads`, removes temporary files a killed agent left, and
     /// marks every thread with an active-turn marker `interrupted` (its leaf moves to the
-    /// turn's user message, which was written before the marker).
+    /// turn's user message, which was written before the marker), unless the turn's assistant
+    /// message exists: then the turn had ended and only the marker's removal was lost.
     pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
         let root = data_dir.join("threads");
         fs::create_dir_all(&root).map_err(io_at(&root))?;
@@ -145,6 +146,11 @@ impl ThreadStore {
             store.remove_temporaries(&store.dir(&id))?;
             store.remove_temporaries(&store.dir(&id).join("messages"))?;
             if let Some(turn) = store.active_turn(&id)? {
+                if store.message_path(&id, &turn.assistant_message_id).exists() {
+                    // Killed after the turn's end was written but before the marker went.
+                    store.clear_active_turn(&id)?;
+                    continue;
+                }
                 tracing::warn!(thread = %id, completion = %turn.completion_id, "turn interrupted by a restart");
                 let has_user_message = store.message_path(&id, &turn.user_message_id).exists();
                 store.update(&id, |config| {
@@ -533,5 +539,31 @@ mod tests {
         ));
         assert!(matches!(store.get("t"), Err(StoreError::Unavailable(_))));
         assert!(!store.exists("t"));
+    }
+
+    #[test]
+    fn a_marker_outliving_its_finished_turn_is_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ThreadStore::open(dir.path()).unwrap();
+        store.create("t", None).unwrap();
+        store.put_message("t", &message("u", None)).unwrap();
+        store
+            .put_message("t", &message("c-assistant", Some("u")))
+            .unwrap();
+        store
+            .update("t", |config| config.leaf_id = Some("c-assistant".into()))
+            .unwrap();
+        let turn = ActiveTurn {
+            completion_id: "c".into(),
+            user_message_id: "u".into(),
+            assistant_message_id: "c-assistant".into(),
+            started_at: "2026-01-01T00:00:00Z".into(),
+        };
+        store.set_active_turn("t", &turn).unwrap();
+        let store = ThreadStore::open(dir.path()).unwrap();
+        let config = store.get("t").unwrap();
+        assert_eq!(config.state, None);
+        assert_eq!(config.leaf_id.as_deref(), Some("c-assistant"));
+        assert_eq!(store.active_turn("t").unwrap(), None);
     }
 }

@@ -132,6 +132,11 @@ async fn unknown_paths_are_json_404_behind_auth() {
     );
     let closed = config(Some(RAW));
     assert_eq!(get(&closed, "/nope", None).await, unauthorized());
+    assert_eq!(get(&closed, "/threads", None).await, unauthorized());
+    assert_eq!(
+        call(&closed, Method::POST, "/threads/x/chat", None).await,
+        unauthorized()
+    );
     assert_eq!(
         get(&closed, "/nope/x", Some(&format!("Bearer {RAW}"))).await,
         (StatusCode::NOT_FOUND, json!({"error": "not found"}))
