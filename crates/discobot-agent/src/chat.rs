@@ -67,10 +67,11 @@ pub struct Cursor {
     pub offset: usize,
 }
 
-/// A chunk to send: `id` is `{completionId}:{offset}`.
+/// A chunk to send: `id` is `{completionId}:{offset}`, `None` for the ephemeral
+/// `data-completion-status` chunks that frame each completion on a stream.
 #[derive(Debug, Clone)]
 pub struct ChunkEvent {
-    pub id: String,
+    pub id: Option<String>,
     pub json: Arc<str>,
 }
 
@@ -123,6 +124,8 @@ impl Hub {
     }
 
     /// The chunks after `cursor` (across finished completions into later ones), advancing it.
+    /// A completion entered at offset 0 is preceded by `data-completion-status` with
+    /// `isRunning: true`; a finished one is followed by one with `isRunning: false`.
     pub fn read(&self, cursor: &mut Cursor) -> Vec<ChunkEvent> {
         let inner = self.lock();
         let mut events = Vec::new();
@@ -146,9 +149,12 @@ impl Hub {
                 .chunks
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner);
+            if cursor.offset == 0 && !chunks.is_empty() {
+                events.push(self.status(&completion.id, true));
+            }
             for (offset, json) in chunks.iter().enumerate().skip(cursor.offset) {
                 events.push(ChunkEvent {
-                    id: format!("{}:{offset}", completion.id),
+                    id: Some(format!("{}:{offset}", completion.id)),
                     json: json.clone(),
                 });
             }
@@ -156,10 +162,24 @@ impl Hub {
             if !done {
                 return events;
             }
+            events.push(self.status(&completion.id, false));
             *cursor = Cursor {
                 seq: cursor.seq + 1,
                 offset: 0,
             };
+        }
+    }
+}
+
+impl Hub {
+    fn status(&self, completion_id: &str, is_running: bool) -> ChunkEvent {
+        let chunk = UiChunk::data(
+            "completion-status",
+            json!({"threadId": self.thread_id, "completionId": completion_id, "isRunning": is_running}),
+        );
+        ChunkEvent {
+            id: None,
+            json: serde_json::to_string(&chunk).unwrap_or_default().into(),
         }
     }
 }
@@ -243,6 +263,11 @@ impl Chat {
             return Err(ChatError::BadRequest("invalid message id".into()));
         }
         let branch = last_assistant.map(|index| request.messages[index].id.clone());
+        if branch.as_deref().is_some_and(str::is_empty) {
+            return Err(ChatError::BadRequest(
+                "last assistant message has no ID".into(),
+            ));
+        }
         if !self.store.exists(thread_id) {
             match self.store.create(thread_id, None) {
                 Ok(_) | Err(StoreError::Exists) => {}
@@ -267,12 +292,18 @@ impl Chat {
 
         let hub = self.hub(thread_id);
         let mut inner = hub.lock();
-        if inner.running.is_some() {
+        if let Some(running) = inner.running.clone() {
             let id = prompt.id.clone();
-            self.store
+            let config = self
+                .store
                 .update(thread_id, |config| config.prompt_queue.push(prompt))?;
+            push(
+                &self.store,
+                &hub,
+                &running,
+                &UiChunk::data("thread-update", json!({"thread": config.to_thread()})),
+            );
             drop(inner);
-            hub.notify();
             return Ok(ChatStartResponse::queued(id));
         }
         let completion = self.begin(&hub, &mut inner, prompt, branch)?;
@@ -516,7 +547,9 @@ impl Chat {
                     TurnEnd::Cancelled => config.state = Some(ThreadState::Cancelled),
                     TurnEnd::Failed(message) => config.error_message = Some(message.clone()),
                 }
-                if !config.prompt_queue.is_empty() {
+                // Queued prompts run after a successful turn only; a cancelled or failed one
+                // leaves them queued.
+                if matches!(outcome.end, TurnEnd::Finished(_)) && !config.prompt_queue.is_empty() {
                     next = Some(config.prompt_queue.remove(0));
                 }
             })?;

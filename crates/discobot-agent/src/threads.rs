@@ -27,10 +27,10 @@ impl IntoResponse for StoreError {
             StoreError::NotFound => error(StatusCode::NOT_FOUND, "thread not found"),
             StoreError::Exists => error(StatusCode::CONFLICT, "thread already exists"),
             StoreError::InvalidId(_) => error(StatusCode::BAD_REQUEST, "invalid id"),
-            StoreError::Unavailable(reason) => error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                &format!("thread store unavailable: {reason}"),
-            ),
+            // The reason was logged at start.
+            StoreError::Unavailable(_) => {
+                error(StatusCode::NOT_IMPLEMENTED, "thread store unavailable")
+            }
             err => {
                 tracing::error!(%err, "thread store failed");
                 error(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
@@ -245,7 +245,12 @@ fn events(
             let chunks = hub.read(&mut cursor);
             if !chunks.is_empty() {
                 for chunk in chunks {
-                    yield Ok(Event::default().event("chunk").id(chunk.id).data(&*chunk.json));
+                    let event = Event::default().event("chunk");
+                    let event = match chunk.id {
+                        Some(id) => event.id(id),
+                        None => event,
+                    };
+                    yield Ok(event.data(&*chunk.json));
                 }
                 continue;
             }

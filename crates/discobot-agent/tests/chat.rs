@@ -183,14 +183,24 @@ impl Sse {
         }
     }
 
-    /// Chunks up to and including the next terminal one (`finish`, `abort`, `error`).
+    /// The next chunk of a completion, skipping pings and the id-less completion status.
+    async fn next_chunk(&mut self) -> Event {
+        loop {
+            let event = self.next().await;
+            if event.event == "ping" || event.data["type"] == "data-completion-status" {
+                assert!(event.id.is_none());
+                continue;
+            }
+            return event;
+        }
+    }
+
+    /// Chunks up to and including the next terminal one (`finish`, `abort`, `error`), without
+    /// pings and completion statuses.
     async fn until_end(&mut self) -> Vec<Event> {
         let mut chunks = Vec::new();
         loop {
-            let event = self.next().await;
-            if event.event == "ping" {
-                continue;
-            }
+            let event = self.next_chunk().await;
             assert_eq!(event.event, "chunk");
             let kind = event.data["type"].as_str().unwrap().to_owned();
             chunks.push(event);
@@ -317,6 +327,18 @@ async fn thread_crud() {
     );
     assert_eq!(
         agent
+            .chat(
+                "t3",
+                json!([{"id": "", "role": "assistant", "parts": []}, user("u", "x")])
+            )
+            .await,
+        (
+            StatusCode::BAD_REQUEST,
+            json!({"error": "last assistant message has no ID"})
+        )
+    );
+    assert_eq!(
+        agent
             .chat("t3", json!([{"id": "a", "role": "assistant", "parts": []}]))
             .await,
         (
@@ -358,6 +380,13 @@ async fn chat_streams_after_the_history_replay() {
         )
         .await;
     let completion = started["completionId"].as_str().unwrap().to_owned();
+    let status = |running: bool| Event {
+        event: "chunk".into(),
+        id: None,
+        data: json!({"type": "data-completion-status",
+                     "data": {"threadId": "s1", "completionId": completion, "isRunning": running}}),
+    };
+    assert_eq!(stream.next().await, status(true));
     let chunks = stream.until_end().await;
     assert_eq!(
         types(&chunks),
@@ -396,7 +425,8 @@ async fn chat_streams_after_the_history_replay() {
         .collect();
     assert_eq!(ids[..3], [json!("u1"), assistant, json!("u2")]);
     assert_eq!(ids.len(), 4);
-    // Nothing else happens: the idle stream pings.
+    // The completion is framed as finished; then nothing happens and the idle stream pings.
+    assert_eq!(stream.next().await, status(false));
     assert_eq!(stream.next().await.event, "ping");
 }
 
@@ -415,7 +445,7 @@ async fn reconnect_with_last_event_id_resumes_exactly() {
     agent.chat("r", json!([user("u1", text)])).await;
     let mut first = Vec::new();
     for _ in 0..5 {
-        first.push(flaky.next().await);
+        first.push(flaky.next_chunk().await);
     }
     drop(flaky);
     let last = first.last().unwrap().id.clone().unwrap();
@@ -436,6 +466,11 @@ async fn reconnect_with_last_event_id_resumes_exactly() {
         for expected in &all[k + 1..] {
             assert_eq!(&again.next().await, expected);
         }
+        let end = again.next().await;
+        assert_eq!(
+            (end.id, &end.data["data"]["isRunning"]),
+            (None, &json!(false))
+        );
         assert_eq!(again.next().await.event, "ping");
     }
     // An unknown event id replays the history instead.
@@ -488,6 +523,18 @@ async fn prompts_sent_during_a_turn_are_queued_and_run_next() {
 
     let one = stream.until_end().await;
     assert_eq!(text_of(&one), "a b c d e");
+    // Each queued prompt was announced in the running completion.
+    let updates: Vec<_> = one
+        .iter()
+        .filter(|c| c.data["type"] == "data-thread-update")
+        .map(|c| {
+            c.data["data"]["thread"]["promptQueue"]
+                .as_array()
+                .unwrap()
+                .len()
+        })
+        .collect();
+    assert_eq!(updates, [1, 2]);
     let two = stream.until_end().await;
     assert_eq!(two[0].data["data"]["message"]["id"], "u2");
     assert_eq!(text_of(&two), "f g");
@@ -536,6 +583,8 @@ async fn cancel_aborts_the_running_turn() {
             break;
         }
     }
+    let (_, queued) = agent.chat("c", json!([user("u2", "later")])).await;
+    assert_eq!(queued["status"], "queued");
     assert_eq!(
         agent
             .call(Method::POST, "/threads/c/chat/cancel", None)
@@ -562,6 +611,8 @@ async fn cancel_aborts_the_running_turn() {
     );
     let (_, thread) = agent.call(Method::GET, "/threads/c", None).await;
     assert_eq!(thread["state"], "cancelled");
+    // Queued prompts run after a successful turn only: this one waits.
+    assert_eq!(thread["promptQueue"][0]["id"], queued["queuedPromptId"]);
     let (_, messages) = agent.call(Method::GET, "/threads/c/messages", None).await;
     assert_eq!(messages["messages"].as_array().unwrap().len(), 2);
 }
