@@ -25,8 +25,8 @@ pub enum ServeError {
     Io(#[from] std::io::Error),
 }
 
-/// Serves the agent API on `listener` until `shutdown` resolves, then finishes the requests in
-/// flight and returns.
+/// Serves the agent API on `listener` until `shutdown` resolves, then ends the open chat
+/// streams, finishes the requests in flight and returns.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     config: AgentConfig,
@@ -34,10 +34,19 @@ pub async fn serve(
 ) -> Result<(), ServeError> {
     let state = AgentState::new(&config)?;
     if let Ok(addr) = listener.local_addr() {
-        tracing::info!(%addr, workspace = %config.workspace.display(), "agent API listening");
+        tracing::info!(
+            %addr,
+            workspace = %config.workspace.display(),
+            data_dir = %config.data_dir.display(),
+            "agent API listening"
+        );
     }
+    let streams = state.clone();
     axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            streams.close_streams();
+        })
         .await?;
     Ok(())
 }

@@ -50,6 +50,9 @@ struct Inner {
     workspace: PathBuf,
     chat: Arc<Chat>,
     ping_interval: Duration,
+    /// Cancelled when the server shuts down: the endless chat streams end so the graceful
+    /// shutdown does not wait for them.
+    shutdown: tokio_util::sync::CancellationToken,
 }
 
 impl AgentState {
@@ -85,6 +88,7 @@ impl AgentState {
                 workspace: config.workspace.clone(),
                 chat: Arc::new(Chat::new(Arc::new(store), options.model)),
                 ping_interval: options.ping_interval,
+                shutdown: tokio_util::sync::CancellationToken::new(),
             }),
         })
     }
@@ -95,6 +99,17 @@ impl AgentState {
 
     pub(crate) fn ping_interval(&self) -> Duration {
         self.inner.ping_interval
+    }
+
+    /// Ends every open chat stream (and refuses to keep new ones open): call it when the
+    /// server begins its graceful shutdown. Running turns are not cancelled; a turn cut off
+    /// by the exit is `interrupted` on the next start.
+    pub fn close_streams(&self) {
+        self.inner.shutdown.cancel();
+    }
+
+    pub(crate) fn shutdown(&self) -> &tokio_util::sync::CancellationToken {
+        &self.inner.shutdown
     }
 
     /// The hash bearer tokens are checked against; `None` when auth is disabled.

@@ -210,7 +210,13 @@ pub(crate) async fn stream(
         Ok(start) => start,
         Err(err) => return err.into_response(),
     };
-    let events = events(hub, changes, start, state.ping_interval());
+    let events = events(
+        hub,
+        changes,
+        start,
+        state.ping_interval(),
+        state.shutdown().clone(),
+    );
     (
         [
             (header::CACHE_CONTROL, "no-cache"),
@@ -226,6 +232,7 @@ fn events(
     mut changes: tokio::sync::watch::Receiver<u64>,
     start: crate::chat::StreamStart,
     ping: Duration,
+    shutdown: tokio_util::sync::CancellationToken,
 ) -> impl Stream<Item = Result<Event, Infallible>> {
     async_stream::stream! {
         if let Some(history) = start.history {
@@ -239,7 +246,7 @@ fn events(
         let mut cursor = start.cursor;
         loop {
             changes.borrow_and_update();
-            if hub.is_closed() {
+            if hub.is_closed() || shutdown.is_cancelled() {
                 break;
             }
             let chunks = hub.read(&mut cursor);
@@ -254,10 +261,13 @@ fn events(
                 }
                 continue;
             }
-            match tokio::time::timeout(ping, changes.changed()).await {
-                Ok(Ok(())) => {}
-                Ok(Err(_)) => break,
-                Err(_) => yield Ok(Event::default().event("ping").data("{}")),
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                changed = tokio::time::timeout(ping, changes.changed()) => match changed {
+                    Ok(Ok(())) => {}
+                    Ok(Err(_)) => break,
+                    Err(_) => yield Ok(Event::default().event("ping").data("{}")),
+                },
             }
         }
     }

@@ -671,3 +671,43 @@ async fn a_killed_turn_leaves_the_thread_interrupted() {
     assert!(thread.get("state").is_none());
     assert!(!agent.dir.path().join("threads/k/active_turn.json").exists());
 }
+
+#[tokio::test]
+async fn shutdown_ends_open_streams() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = AgentConfig {
+        data_dir: dir.path().to_owned(),
+        ..AgentConfig::default()
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(discobot_agent::serve(listener, config, async move {
+        let _ = stopped.await;
+    }));
+    let client = reqwest::Client::new();
+    client
+        .post(format!("{base}/threads"))
+        .json(&json!({"id": "s"}))
+        .send()
+        .await
+        .unwrap();
+    let response = client
+        .get(format!("{base}/threads/s/chat/stream"))
+        .send()
+        .await
+        .unwrap();
+    let mut stream = Sse {
+        body: response.bytes_stream().boxed(),
+        buffer: String::new(),
+    };
+    assert!(stream.history().await.is_empty());
+
+    stop.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(3), server)
+        .await
+        .expect("the open stream does not hold the shutdown")
+        .unwrap()
+        .unwrap();
+    assert!(stream.body.next().await.is_none_or(|item| item.is_err()));
+}
