@@ -29,6 +29,9 @@ const KEPT_COMPLETIONS: usize = 32;
 pub enum ChatError {
     #[error("{0}")]
     BadRequest(String),
+    /// The thread has an interrupted turn; its resume was started as this completion.
+    #[error("interrupted_turn_requires_resume")]
+    InterruptedTurn(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -290,6 +293,9 @@ impl Chat {
             mode: request.mode,
         };
 
+        if let Some(completion_id) = self.resume(thread_id)? {
+            return Err(ChatError::InterruptedTurn(completion_id));
+        }
         let hub = self.hub(thread_id);
         let mut inner = hub.lock();
         if let Some(running) = inner.running.clone() {
@@ -312,6 +318,44 @@ impl Chat {
         let id = completion.id.clone();
         tokio::spawn(self.clone().run_turns(hub, completion));
         Ok(ChatStartResponse::started(id))
+    }
+
+    /// Resumes the thread's interrupted turn, if it has one and nothing runs: a new completion
+    /// for the same user message (same parent), announced on the stream like any turn. Returns
+    /// its id; `None` when there is nothing to resume.
+    pub fn resume(self: &Arc<Self>, thread_id: &str) -> Result<Option<String>, StoreError> {
+        let hub = self.hub(thread_id);
+        let mut inner = hub.lock();
+        if inner.running.is_some()
+            || self.store.get(thread_id)?.state != Some(ThreadState::Interrupted)
+        {
+            return Ok(None);
+        }
+        let user = match self.store.active_turn(thread_id)? {
+            Some(turn) => self.store.message(thread_id, &turn.user_message_id)?,
+            None => None,
+        };
+        let Some(user) = user else {
+            // Nothing left to resume from: the thread simply is idle again.
+            self.store.update(thread_id, |config| config.state = None)?;
+            self.store.clear_active_turn(thread_id)?;
+            return Ok(None);
+        };
+        tracing::info!(thread = %thread_id, message = %user.id, "resuming an interrupted turn");
+        let prompt = QueuedPrompt {
+            id: uuid::Uuid::now_v7().to_string(),
+            created_at: now(),
+            message: user.message,
+            model: None,
+            reasoning: None,
+            mode: None,
+        };
+        let completion = self.begin(&hub, &mut inner, prompt, user.parent_id)?;
+        drop(inner);
+        hub.notify();
+        let id = completion.id.clone();
+        tokio::spawn(self.clone().run_turns(hub, completion));
+        Ok(Some(id))
     }
 
     /// `POST /threads/{id}/chat/cancel`: the cancelled completion's id, `None` if none runs.

@@ -163,6 +163,15 @@ pub(crate) async fn chat(
     match state.chat().start(&id, request) {
         Ok(started) => (StatusCode::ACCEPTED, Json(started)).into_response(),
         Err(ChatError::BadRequest(message)) => error(StatusCode::BAD_REQUEST, &message),
+        Err(ChatError::InterruptedTurn(completion_id)) => (
+            StatusCode::CONFLICT,
+            Json(serde_json::json!({
+                "error": "interrupted_turn_requires_resume",
+                "message": "This thread has an interrupted turn that must resume before sending a new message.",
+                "completionId": completion_id,
+            })),
+        )
+            .into_response(),
         Err(ChatError::Store(err)) => err.into_response(),
     }
 }
@@ -203,6 +212,10 @@ pub(crate) async fn stream(
         .get("last-event-id")
         .and_then(|value| value.to_str().ok())
         .and_then(parse_event_id);
+    // Opening the stream of an interrupted, idle thread resumes its turn.
+    if let Err(err) = state.chat().resume(&id) {
+        return err.into_response();
+    }
     let hub = state.chat().hub(&id);
     // Subscribed before the snapshot: no change after it goes unnoticed.
     let changes = hub.subscribe();

@@ -617,12 +617,12 @@ async fn cancel_aborts_the_running_turn() {
     assert_eq!(messages["messages"].as_array().unwrap().len(), 2);
 }
 
-#[tokio::test]
-async fn a_killed_turn_leaves_the_thread_interrupted() {
-    let dir = tempfile::tempdir().unwrap();
+/// What a process killed mid-turn leaves in `dir`: thread `k` with the user message `u1`
+/// ("hi"), the active-turn marker, a logged chunk, and a torn temporary file.
+fn killed_mid_turn(dir: &std::path::Path) {
     {
         // What a process killed mid-turn leaves: the user message, the marker, a torn write.
-        let store = ThreadStore::open(dir.path()).unwrap();
+        let store = ThreadStore::open(dir).unwrap();
         store.create("k", Some("Killed")).unwrap();
         let message = UiMessage::text("u1", Role::User, "hi");
         store
@@ -649,8 +649,14 @@ async fn a_killed_turn_leaves_the_thread_interrupted() {
         store
             .append_chunk("k", "c1", r#"{"type":"start"}"#)
             .unwrap();
-        std::fs::write(dir.path().join("threads/k/.tmp-1"), "{\"id\":").unwrap();
+        std::fs::write(dir.join("threads/k/.tmp-1"), "{\"id\":").unwrap();
     }
+}
+
+#[tokio::test]
+async fn a_killed_turn_leaves_the_thread_interrupted() {
+    let dir = tempfile::tempdir().unwrap();
+    killed_mid_turn(dir.path());
     let agent = Agent::in_dir(dir, 0);
     let (_, thread) = agent.call(Method::GET, "/threads/k", None).await;
     assert_eq!(thread["state"], "interrupted");
@@ -663,13 +669,43 @@ async fn a_killed_turn_leaves_the_thread_interrupted() {
     assert_eq!(messages["messages"][0]["id"], "u1");
     assert!(!agent.dir.path().join("threads/k/.tmp-1").exists());
 
-    // A new prompt starts a fresh turn and clears the state.
-    let (status, _) = agent.chat("k", json!([user("u2", "go on")])).await;
-    assert_eq!(status, StatusCode::ACCEPTED);
+    // A new prompt is refused: the agent resumes the interrupted turn first.
+    let (status, refused) = agent.chat("k", json!([user("u2", "go on")])).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(refused["error"], "interrupted_turn_requires_resume");
+    assert!(refused["completionId"].is_string());
     agent.wait_idle("k").await;
     let (_, thread) = agent.call(Method::GET, "/threads/k", None).await;
     assert!(thread.get("state").is_none());
     assert!(!agent.dir.path().join("threads/k/active_turn.json").exists());
+    let (_, messages) = agent.call(Method::GET, "/threads/k/messages", None).await;
+    let messages = messages["messages"].as_array().unwrap().clone();
+    assert_eq!(messages.len(), 2);
+    assert_eq!(messages[1]["parts"][1]["text"], "hi");
+    // Then prompts start as usual.
+    let (status, _) = agent
+        .chat(
+            "k",
+            json!([user("u1", "hi"), messages[1], user("u2", "go on")]),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+}
+
+#[tokio::test]
+async fn opening_the_stream_resumes_an_interrupted_turn() {
+    let dir = tempfile::tempdir().unwrap();
+    killed_mid_turn(dir.path());
+    let agent = Agent::in_dir(dir, 0).listen().await;
+    let mut stream = agent.stream("k", None).await;
+    // History stops before the interrupted turn, which is streamed again from its user message.
+    assert!(stream.history().await.is_empty());
+    let chunks = stream.until_end().await;
+    assert_eq!(chunks[0].data["data"]["message"]["id"], "u1");
+    assert_eq!(text_of(&chunks), "hi");
+    agent.wait_idle("k").await;
+    let (_, thread) = agent.call(Method::GET, "/threads/k", None).await;
+    assert!(thread.get("state").is_none());
 }
 
 #[tokio::test]
