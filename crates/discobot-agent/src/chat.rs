@@ -60,7 +60,6 @@ struct HubInner {
     completions: VecDeque<Arc<Completion>>,
     next_seq: u64,
     running: Option<Arc<Completion>>,
-    closed: bool,
 }
 
 /// Where a stream is: the next chunk to send is `offset` of completion `seq`.
@@ -92,6 +91,9 @@ pub struct Hub {
     thread_id: String,
     inner: Mutex<HubInner>,
     changed: watch::Sender<u64>,
+    /// Set when the thread is deleted: its streams end, and a turn still winding down writes
+    /// nothing more (a new thread of the same id may exist by then).
+    closed: AtomicBool,
 }
 
 impl Hub {
@@ -100,6 +102,7 @@ impl Hub {
             thread_id: thread_id.to_owned(),
             inner: Mutex::new(HubInner::default()),
             changed: watch::Sender::new(0),
+            closed: AtomicBool::new(false),
         }
     }
 
@@ -123,7 +126,7 @@ impl Hub {
 
     /// Whether the thread was deleted: streams end.
     pub fn is_closed(&self) -> bool {
-        self.lock().closed
+        self.closed.load(Ordering::SeqCst)
     }
 
     /// The chunks after `cursor` (across finished completions into later ones), advancing it.
@@ -227,8 +230,8 @@ impl Chat {
             .unwrap_or_else(PoisonError::into_inner)
             .remove(thread_id);
         if let Some(hub) = hub {
-            let mut inner = hub.lock();
-            inner.closed = true;
+            let inner = hub.lock();
+            hub.closed.store(true, Ordering::SeqCst);
             if let Some(running) = &inner.running {
                 running.cancel.cancel();
             }
@@ -570,7 +573,7 @@ impl Chat {
     ) -> Option<Arc<Completion>> {
         let thread_id = &hub.thread_id;
         let mut inner = hub.lock();
-        let result = (|| -> Result<Option<QueuedPrompt>, StoreError> {
+        let record = || -> Result<Option<QueuedPrompt>, StoreError> {
             let user_id = self
                 .store
                 .active_turn(thread_id)?
@@ -599,16 +602,14 @@ impl Chat {
             })?;
             self.store.clear_active_turn(thread_id)?;
             Ok(next)
-        })();
+        };
+        let result = if hub.is_closed() { Ok(None) } else { record() };
         completion.done.store(true, Ordering::SeqCst);
         inner.running = None;
         let next = match result {
             Ok(next) => next,
             Err(err) => {
-                // Deleted threads end here too; anything else is logged.
-                if !inner.closed {
-                    tracing::error!(thread = %thread_id, %err, "could not record the end of a turn");
-                }
+                tracing::error!(thread = %thread_id, %err, "could not record the end of a turn");
                 None
             }
         };
@@ -669,6 +670,9 @@ struct TurnOutcome {
 
 /// Appends a chunk: to the log on disk, then to the replay cache, then wakes the streams.
 fn push(store: &ThreadStore, hub: &Hub, completion: &Completion, chunk: &UiChunk) {
+    if hub.is_closed() {
+        return;
+    }
     let json: Arc<str> = match serde_json::to_string(chunk) {
         Ok(json) => json.into(),
         Err(err) => {

@@ -747,3 +747,38 @@ async fn shutdown_ends_open_streams() {
         .unwrap();
     assert!(stream.body.next().await.is_none_or(|item| item.is_err()));
 }
+
+#[tokio::test]
+async fn deleting_a_thread_mid_turn_ends_its_stream_and_leaves_a_new_one_clean() {
+    let agent = Agent::new(50).listen().await;
+    agent
+        .chat("d", json!([user("u1", &"slow ".repeat(40))]))
+        .await;
+    let mut stream = agent.stream("d", None).await;
+    assert!(stream.history().await.is_empty());
+    assert_eq!(stream.next_chunk().await.data["type"], "data-user-message");
+
+    assert_eq!(
+        agent.call(Method::DELETE, "/threads/d", None).await,
+        (StatusCode::OK, json!({"success": true}))
+    );
+    // The stream ends (maybe after the chunks already queued for it).
+    tokio::time::timeout(WAIT, async {
+        while let Some(Ok(_)) = stream.body.next().await {}
+    })
+    .await
+    .expect("the stream of a deleted thread ends");
+
+    // A new thread with the same id gets nothing of the old turn.
+    agent
+        .call(Method::POST, "/threads", Some(json!({"id": "d"})))
+        .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        agent.call(Method::GET, "/threads/d/messages", None).await,
+        (StatusCode::OK, json!({"messages": []}))
+    );
+    let (_, thread) = agent.call(Method::GET, "/threads/d", None).await;
+    assert_eq!(thread, json!({"id": "d", "name": "", "mode": "build"}));
+    assert!(!agent.dir.path().join("threads/d/turns").exists());
+}
