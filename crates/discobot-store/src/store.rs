@@ -23,7 +23,7 @@ use crate::error::{DbResultExt, StoreError};
 /// How long SQLite waits for a lock held by another connection before failing.
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_millis(5000);
 /// Connections of the SQLite reader pool.
-const SQLITE_READERS: u32 = 4;
+const SQLITE_READERS: u32 = 3;
 
 /// Where the database is and how many connections to use.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -198,6 +198,9 @@ fn sqlite_common(options: SqliteConnectOptions) -> SqliteConnectOptions {
         .busy_timeout(SQLITE_BUSY_TIMEOUT)
         .foreign_keys(true)
         .synchronous(SqliteSynchronous::Normal)
+        // 1 MiB of page cache per connection instead of 2: the working set of one machine's
+        // sessions is small, and idle memory is a target (`cargo xtask bench api`).
+        .pragma("cache_size", "-1024")
         .disable_statement_logging()
 }
 
