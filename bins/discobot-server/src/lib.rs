@@ -394,6 +394,7 @@ fn local_provider(config: &Config, reason: String, note: Option<StatusMessage>) 
         agent_binary: config.agent_binary(),
         health_timeout: Duration::from_secs(30),
         reason: Some(format!("local processes: {reason}")),
+        data_dir: config.data_dir().join("sandboxes"),
     };
     match LocalProvider::new(local_config) {
         Ok(local) => SandboxSetup {

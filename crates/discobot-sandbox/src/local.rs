@@ -57,6 +57,9 @@ pub struct LocalConfig {
     /// Why this provider is in use (for example "no Docker daemon answers"), shown as the
     /// message of its status.
     pub reason: Option<String>,
+    /// Where each session's agent keeps its own state (threads): `<data_dir>/<session id>`,
+    /// the local counterpart of a container's data volume.
+    pub data_dir: PathBuf,
 }
 
 /// Sessions' sandboxes as child processes of the server.
@@ -201,6 +204,10 @@ impl LocalProvider {
         lock(&self.shared.sandboxes).clear();
     }
 
+    fn session_data_dir(&self, session: &SessionId) -> PathBuf {
+        self.config.data_dir.join(session.as_str())
+    }
+
     /// Records a session's sandbox without starting it; `false` when one exists already.
     fn record(&self, session: &Session, workspace: &Workspace, work_dir: &Path) -> bool {
         let mut sandboxes = lock(&self.shared.sandboxes);
@@ -212,7 +219,14 @@ impl LocalProvider {
             Sandbox {
                 work_dir: work_dir.to_owned(),
                 secret: secret::generate(),
-                env: session_env(session, workspace, work_dir),
+                env: {
+                    let mut env = session_env(session, workspace, work_dir);
+                    env.push((
+                        "DISCOBOT_DATA_DIR".to_owned(),
+                        self.session_data_dir(&session.id).display().to_string(),
+                    ));
+                    env
+                },
                 created_at: Utc::now(),
                 state: SandboxState::Created,
                 started_at: None,
@@ -687,14 +701,21 @@ impl SandboxPort for LocalProvider {
         Ok(())
     }
 
-    async fn remove(
-        &self,
-        session: &SessionId,
-        _remove_volumes: bool,
-    ) -> discobot_core::Result<()> {
-        // There are no volumes: the workspace folder is the user's.
+    async fn remove(&self, session: &SessionId, remove_volumes: bool) -> discobot_core::Result<()> {
+        // The workspace folder is the user's; only the agent's own data dir goes.
         self.terminals.close_session(session);
         self.stop_agent(session, Duration::from_secs(5)).await;
+        if remove_volumes {
+            let dir = self.session_data_dir(session);
+            if let Err(error) = tokio::fs::remove_dir_all(&dir).await
+                && error.kind() != std::io::ErrorKind::NotFound
+            {
+                return Err(discobot_core::Error::internal(format!(
+                    "cannot remove {}: {error}",
+                    dir.display()
+                )));
+            }
+        }
         let removed = lock(&self.shared.sandboxes).remove(session).is_some();
         lock(&self.session_locks).remove(session);
         if removed {

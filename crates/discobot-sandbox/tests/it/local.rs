@@ -18,6 +18,7 @@ fn provider_with(binary: Option<PathBuf>) -> Arc<LocalProvider> {
         agent_binary: binary,
         health_timeout: Duration::from_secs(30),
         reason: Some("testing".into()),
+        data_dir: std::env::temp_dir().join(format!("discobot-local-it-{}", std::process::id())),
     })
     .unwrap()
 }
@@ -109,6 +110,19 @@ async fn local_sandbox_lifecycle() {
         .await
         .unwrap();
     assert_eq!(health.status(), 200);
+    // The agent has a writable data dir of its own: its thread store works.
+    let threads = client
+        .get(format!("{base}/threads"))
+        .bearer_auth(&secret)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        threads.status(),
+        200,
+        "{}",
+        threads.text().await.unwrap_or_default()
+    );
     let user = client
         .get(format!("{base}/user"))
         .bearer_auth(&secret)
