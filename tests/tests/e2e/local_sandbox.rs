@@ -13,7 +13,7 @@ use discobot_tests::{Backend, ServerOptions, TestServer, json, str_field, wait_u
 use serde_json::Value;
 
 use crate::common::LOCAL;
-use crate::sandbox::{open_terminal, read_until, send, wait_status};
+use crate::sandbox::{read_until, send, terminal_round_trip, wait_status};
 
 /// `target/<profile>/discobot-agent`, which the server finds next to the test binary's
 /// directory.
@@ -128,34 +128,14 @@ async fn local_sandbox_session() {
     );
 
     // Terminal: a command and its output in the workspace folder, a resize, the replay.
-    let mut terminal = open_terminal(&server, &session).await;
-    send(
-        &mut terminal,
-        json!({"type": "input", "data": "echo hi-$((2+2)); cat NOTES.md\n"}),
+    terminal_round_trip(
+        &server,
+        &session,
+        "echo hi-$((2+2)); cat NOTES.md",
+        "local notes",
+        "hi-4",
     )
     .await;
-    read_until(&mut terminal, "local notes").await;
-    send(
-        &mut terminal,
-        json!({"type": "resize", "data": {"rows": 40, "cols": 120}}),
-    )
-    .await;
-    send(
-        &mut terminal,
-        json!({"type": "input", "data": "stty size\n"}),
-    )
-    .await;
-    read_until(&mut terminal, "40 120").await;
-    drop(terminal);
-    let mut terminal = open_terminal(&server, &session).await;
-    read_until(&mut terminal, "hi-4").await;
-    send(
-        &mut terminal,
-        json!({"type": "input", "data": "echo again-$((3+4))\n"}),
-    )
-    .await;
-    read_until(&mut terminal, "again-7").await;
-    drop(terminal);
 
     // Delete: the session goes, and with it every process of its sandbox.
     server

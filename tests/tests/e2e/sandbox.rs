@@ -93,6 +93,45 @@ pub(crate) async fn read_until(socket: &mut Socket, needle: &str) -> String {
     seen
 }
 
+/// The terminal round trip every provider must pass: `command` prints `expected`; a resize
+/// shows in `stty size`; reconnecting finds the same shell, replays `replayed` and takes
+/// input again.
+pub(crate) async fn terminal_round_trip(
+    server: &TestServer,
+    session: &str,
+    command: &str,
+    expected: &str,
+    replayed: &str,
+) {
+    let mut terminal = open_terminal(server, session).await;
+    send(
+        &mut terminal,
+        json!({"type": "input", "data": format!("{command}\n")}),
+    )
+    .await;
+    read_until(&mut terminal, expected).await;
+    send(
+        &mut terminal,
+        json!({"type": "resize", "data": {"rows": 40, "cols": 120}}),
+    )
+    .await;
+    send(
+        &mut terminal,
+        json!({"type": "input", "data": "stty size\n"}),
+    )
+    .await;
+    read_until(&mut terminal, "40 120").await;
+    drop(terminal);
+    let mut terminal = open_terminal(server, session).await;
+    read_until(&mut terminal, replayed).await;
+    send(
+        &mut terminal,
+        json!({"type": "input", "data": "echo again-$((3+4))\n"}),
+    )
+    .await;
+    read_until(&mut terminal, "again-7").await;
+}
+
 pub(crate) async fn send(socket: &mut Socket, frame: Value) {
     socket
         .send(Message::Text(frame.to_string().into()))
@@ -167,7 +206,7 @@ async fn session_sandbox_lifecycle() {
             .await;
     }
 
-    // Terminal: a command and its output, a resize, the workspace visible.
+    // Terminal: the credentials visible to the agent are in the shell's environment.
     let mut terminal = open_terminal(&server, &session).await;
     send(
         &mut terminal,
@@ -176,35 +215,15 @@ async fn session_sandbox_lifecycle() {
     .await;
     let seen = read_until(&mut terminal, "env=[shown-to-agent][]").await;
     assert!(!seen.contains("kept-from-agent"), "{seen}");
-    send(
-        &mut terminal,
-        json!({"type": "input", "data": "echo marker-$((6*7)); cat /.workspace/README.md\n"}),
-    )
-    .await;
-    read_until(&mut terminal, "hello from the workspace").await;
-    send(
-        &mut terminal,
-        json!({"type": "resize", "data": {"rows": 40, "cols": 120}}),
-    )
-    .await;
-    send(
-        &mut terminal,
-        json!({"type": "input", "data": "stty size\n"}),
-    )
-    .await;
-    read_until(&mut terminal, "40 120").await;
     drop(terminal);
-
-    // Reconnecting finds the same shell and replays its output.
-    let mut terminal = open_terminal(&server, &session).await;
-    read_until(&mut terminal, "marker-42").await;
-    send(
-        &mut terminal,
-        json!({"type": "input", "data": "echo second-$((1+1))\n"}),
+    terminal_round_trip(
+        &server,
+        &session,
+        "echo marker-$((6*7)); cat /.workspace/README.md",
+        "hello from the workspace",
+        "marker-42",
     )
     .await;
-    read_until(&mut terminal, "second-2").await;
-    drop(terminal);
 
     // Stopped behind our back: the next terminal request restarts it on demand.
     assert!(docker(&["stop", "-t", "1", &container(&session)]).0);
