@@ -197,3 +197,15 @@ pub fn is_event(frame: &SseFrame, event_type: &str, pairs: &[(&str, &str)]) -> b
         .iter()
         .all(|(key, value)| event["data"][*key] == *value)
 }
+
+/// Deletes a session and waits (up to `deadline`) until it answers 404: its deletion job,
+/// sandbox removal included, has run.
+pub async fn delete_session_and_wait(server: &TestServer, id: &str, deadline: std::time::Duration) {
+    let path = format!("{LOCAL}/sessions/{id}");
+    server.expect(Method::DELETE, &path, None, 200).await;
+    wait_until(deadline, "session removed", || async {
+        let (status, _) = server.get(&path).await;
+        (status == StatusCode::NOT_FOUND).then_some(())
+    })
+    .await;
+}

@@ -12,7 +12,7 @@ use discobot_tests::reqwest::{Method, StatusCode};
 use discobot_tests::{Backend, ServerOptions, TestServer, json, str_field, wait_until};
 use serde_json::Value;
 
-use crate::common::LOCAL;
+use crate::common::{LOCAL, delete_session_and_wait};
 use crate::sandbox::{read_until, send, terminal_round_trip, wait_status};
 
 /// `target/<profile>/discobot-agent`, which the server finds next to the test binary's
@@ -138,19 +138,7 @@ async fn local_sandbox_session() {
     .await;
 
     // Delete: the session goes, and with it every process of its sandbox.
-    server
-        .expect(
-            Method::DELETE,
-            &format!("{LOCAL}/sessions/{session}"),
-            None,
-            200,
-        )
-        .await;
-    wait_until(Duration::from_secs(60), "session removed", || async {
-        let (status, _) = server.get(&format!("{LOCAL}/sessions/{session}")).await;
-        (status == StatusCode::NOT_FOUND).then_some(())
-    })
-    .await;
+    delete_session_and_wait(&server, &session, Duration::from_secs(60)).await;
     wait_until(
         Duration::from_secs(10),
         "no process of the session",

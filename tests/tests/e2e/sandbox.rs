@@ -15,7 +15,7 @@ use futures::{SinkExt, StreamExt};
 use serde_json::Value;
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::common::LOCAL;
+use crate::common::{LOCAL, delete_session_and_wait};
 
 fn docker_wanted() -> bool {
     if std::env::var("DISCOBOT_DOCKER_TESTS").as_deref() == Ok("1") {
@@ -259,19 +259,7 @@ async fn session_sandbox_lifecycle() {
     drop(terminal);
 
     // Delete: the container and its data volume go.
-    server
-        .expect(
-            Method::DELETE,
-            &format!("{LOCAL}/sessions/{session}"),
-            None,
-            200,
-        )
-        .await;
-    wait_until(Duration::from_secs(60), "session removed", || async {
-        let (status, _) = server.get(&format!("{LOCAL}/sessions/{session}")).await;
-        (status == StatusCode::NOT_FOUND).then_some(())
-    })
-    .await;
+    delete_session_and_wait(&server, &session, Duration::from_secs(60)).await;
     assert!(
         !docker(&["inspect", &container(&session)]).0,
         "container removed"
