@@ -18,7 +18,7 @@ use serde_json::json;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use crate::model::{ModelClient, ModelEvent, ModelRequest};
+use crate::model::{Block, ModelClient, ModelEvent, ModelMessage, ModelRequest, ModelRole};
 use crate::store::{ActiveTurn, StoreError, StoredMessage, ThreadStore, valid_id};
 
 /// Completions kept in memory per thread for resuming streams.
@@ -474,7 +474,25 @@ impl Chat {
             }),
         });
         emit(CoreChunk::StartStep);
-        let mut events = self.model.stream(ModelRequest { model, messages });
+        let messages = messages
+            .iter()
+            .map(|message| ModelMessage {
+                role: if message.role == Role::User {
+                    ModelRole::User
+                } else {
+                    ModelRole::Assistant
+                },
+                blocks: vec![Block::Text(message.plain_text())],
+            })
+            .collect();
+        let mut events = self.model.stream(ModelRequest {
+            model,
+            reasoning: None,
+            system: String::new(),
+            messages,
+            tools: Vec::new(),
+            credentials: Default::default(),
+        });
         let mut text = String::new();
         let mut reasoning = String::new();
         let text_id = "text-0".to_owned();
@@ -512,7 +530,10 @@ impl Chat {
                         delta,
                     });
                 }
-                Some(Ok(ModelEvent::Finish { reason })) => break TurnEnd::Finished(reason),
+                Some(Ok(ModelEvent::Finish { reason })) => {
+                    break TurnEnd::Finished(reason.as_str().to_owned());
+                }
+                Some(Ok(_)) => {}
                 Some(Err(err)) => break TurnEnd::Failed(err.0),
                 None => break TurnEnd::Finished("stop".to_owned()),
             }
