@@ -29,7 +29,10 @@ pub enum Block {
         signature: Option<String>,
     },
     /// An image or other file the user attached (`data:` URL or https URL).
-    File { media_type: String, url: String },
+    File {
+        media_type: String,
+        url: String,
+    },
     /// A tool call the assistant made.
     ToolCall {
         id: String,
@@ -107,9 +110,15 @@ pub enum ModelEvent {
     /// The thinking block's signature (Anthropic), sent once at its end.
     ReasoningSignature(String),
     /// A tool call begins; its input follows as deltas.
-    ToolCallStart { id: String, name: String },
+    ToolCallStart {
+        id: String,
+        name: String,
+    },
     /// A piece of the tool call's JSON input text.
-    ToolCallDelta { id: String, delta: String },
+    ToolCallDelta {
+        id: String,
+        delta: String,
+    },
     /// The tool call is complete with its parsed input.
     ToolCall {
         id: String,
@@ -117,7 +126,9 @@ pub enum ModelEvent {
         input: Value,
     },
     /// The answer is complete.
-    Finish { reason: FinishReason },
+    Finish {
+        reason: FinishReason,
+    },
 }
 
 /// A failed model call; the message reaches the user as an `error` chunk. Never contains a

@@ -19,6 +19,8 @@ pub enum ErrorKind {
     NotImplemented,
     /// A dependency (database, Docker, git remote) is not reachable now (503).
     Unavailable,
+    /// The session's agent failed or answered something unusable (502).
+    BadGateway,
     /// A bug or an unexpected failure; details are logged, not shown (500).
     Internal,
 }
@@ -57,6 +59,9 @@ impl Error {
     }
     pub fn unavailable(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::Unavailable, message)
+    }
+    pub fn bad_gateway(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::BadGateway, message)
     }
     pub fn internal(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::Internal, message)

@@ -571,3 +571,81 @@ impl SandboxPort for NoSandbox {
         Ok(())
     }
 }
+
+/// An HTTP method of the agent API.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AgentMethod {
+    Get,
+    Post,
+    Put,
+    Delete,
+}
+
+/// One call to a session's agent (`discobot-chat-proxy` sends it).
+#[derive(Clone, Default)]
+pub struct AgentRequest {
+    pub method: Option<AgentMethod>,
+    /// Path and query, e.g. `/threads/abc/chat` or `/files?path=src`; segments already
+    /// percent-encoded by the caller.
+    pub path: String,
+    /// A JSON body (`Content-Type: application/json`).
+    pub body: Option<serde_json::Value>,
+    /// `X-Discobot-Credentials` (see `credentials::encode_credentials_header`); a secret.
+    pub credentials_header: Option<crate::secrets::Secret>,
+    /// `X-Discobot-Git-User-Name` / `-Email`.
+    pub git_user_name: Option<String>,
+    pub git_user_email: Option<String>,
+    /// `Last-Event-ID` for stream requests.
+    pub last_event_id: Option<String>,
+}
+
+impl std::fmt::Debug for AgentRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Bodies can hold answers with credentials: only the route is logged.
+        f.debug_struct("AgentRequest")
+            .field("method", &self.method)
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The agent's answer: any status (4xx/5xx included; the use case maps them) and its body,
+/// JSON when it parses as such, else the text as a JSON string.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AgentResponse {
+    pub status: u16,
+    pub body: serde_json::Value,
+}
+
+/// One server-sent event of an agent stream, as the agent framed it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SseFrame {
+    pub id: Option<String>,
+    pub event: Option<String>,
+    /// The `data:` lines joined with `\n`.
+    pub data: String,
+}
+
+/// An open SSE stream from an agent.
+#[async_trait]
+pub trait AgentEventStream: Send {
+    /// The next frame; `None` when the agent closed the stream; an error when reading failed
+    /// mid-way (the stream is over after it).
+    async fn next_frame(&mut self) -> Option<Result<SseFrame>>;
+}
+
+/// Talks to sandbox agents over HTTP: bearer secret, retries of connection failures and 5xx
+/// (up to 15 attempts, backoff 50 ms doubling to 2 s), credentials and git headers.
+#[async_trait]
+pub trait AgentPort: Send + Sync {
+    /// Sends `request`; `Err` only when the agent could not be reached (after retries) or
+    /// kept answering 5xx (`Unavailable`/`BadGateway`-like, see the adapter).
+    async fn call(&self, endpoint: &AgentEndpoint, request: AgentRequest) -> Result<AgentResponse>;
+    /// Opens an SSE stream (`Accept: text/event-stream`); a non-2xx answer is an `Err` with
+    /// the agent's error text.
+    async fn open_stream(
+        &self,
+        endpoint: &AgentEndpoint,
+        request: AgentRequest,
+    ) -> Result<Box<dyn AgentEventStream>>;
+}
