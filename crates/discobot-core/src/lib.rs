@@ -8,6 +8,7 @@ pub mod events;
 pub mod ids;
 pub mod jobs;
 pub mod model;
+pub mod replay;
 pub mod ports;
 pub mod secrets;
 
