@@ -790,6 +790,84 @@ fn ascii_json(text: &str) -> String {
     out
 }
 
+/// Reads an `X-Discobot-Credentials` value (the inverse of [`encode_credentials_header`]; the
+/// agent's side). `agentVisible` defaults to true and the other visibilities to false, as in
+/// the sandbox protocol; `uses` entries that do not parse are dropped. Errors name the entry
+/// and the field, never a value.
+pub fn decode_credentials_header(header: &str) -> Result<Vec<AgentCredential>> {
+    let invalid = |what: String| Error::invalid(format!("invalid credentials header: {what}"));
+    // serde_json's own messages can quote the input, so they are not passed on.
+    let value: Value =
+        serde_json::from_str(header).map_err(|_| invalid("not a JSON value".to_owned()))?;
+    let Value::Array(items) = value else {
+        return Err(invalid("not a JSON array".to_owned()));
+    };
+    items
+        .iter()
+        .enumerate()
+        .map(|(index, item)| {
+            let field = |name: &str| -> Result<Option<&Value>> {
+                match item.get(name) {
+                    None | Some(Value::Null) => Ok(None),
+                    Some(value) => Ok(Some(value)),
+                }
+            };
+            let text = |name: &str| -> Result<Option<String>> {
+                match field(name)? {
+                    None => Ok(None),
+                    Some(Value::String(text)) => Ok(Some(text.clone())),
+                    Some(_) => Err(invalid(format!("entry {index}: {name} is not a string"))),
+                }
+            };
+            let required = |name: &str| -> Result<String> {
+                text(name)?.ok_or_else(|| invalid(format!("entry {index}: {name} is missing")))
+            };
+            let flag = |name: &str, default: bool| -> Result<bool> {
+                match field(name)? {
+                    None => Ok(default),
+                    Some(Value::Bool(flag)) => Ok(*flag),
+                    Some(_) => Err(invalid(format!("entry {index}: {name} is not a boolean"))),
+                }
+            };
+            if !item.is_object() {
+                return Err(invalid(format!("entry {index} is not an object")));
+            }
+            let auth_type = AuthType::parse(&required("authType")?)
+                .map_err(|_| invalid(format!("entry {index}: unknown authType")))?;
+            let expires_at = match field("expiresAt")? {
+                None => None,
+                Some(value) => Some(value.as_i64().ok_or_else(|| {
+                    invalid(format!("entry {index}: expiresAt is not an integer"))
+                })?),
+            };
+            let uses = match field("uses")? {
+                None => Vec::new(),
+                Some(Value::Array(uses)) => uses
+                    .iter()
+                    .filter_map(SessionCredentialUse::from_json)
+                    .collect(),
+                Some(_) => return Err(invalid(format!("entry {index}: uses is not an array"))),
+            };
+            Ok(AgentCredential {
+                credential_id: text("credentialId")?.map(CredentialId::new),
+                session_credential_id: text("sessionCredentialId")?,
+                uses,
+                env_var: required("envVar")?,
+                value: Secret::new(required("value")?),
+                provider: required("provider")?,
+                auth_type,
+                visibility: Visibility {
+                    tools: flag("agentVisible", true)?,
+                    console: flag("consoleVisible", false)?,
+                    services: flag("serviceVisible", false)?,
+                    hooks: flag("hookVisible", false)?,
+                },
+                expires_at,
+            })
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1176,6 +1254,66 @@ mod tests {
             !debug.contains("välue") && !debug.contains("tok\""),
             "{debug}"
         );
+    }
+
+    #[test]
+    fn header_decoding_inverts_encoding() {
+        let mut assigned = assignment("c1", Visibility::NONE);
+        assigned.uses = vec![SessionCredentialUse {
+            id: "use_s_x".into(),
+            description: "deploy".into(),
+            created_at: Some(at(0)),
+            last_used_at: None,
+            last_used_tool_call_id: None,
+        }];
+        let creds = vec![
+            (
+                credential("c1", "custom:a", AuthType::ApiKey),
+                vars(&[("TOKEN", "välue\n\"quoted\" 🔑")]),
+            ),
+            (
+                credential("c2", "codex", AuthType::OAuth),
+                oauth("tok", Some(100)),
+            ),
+        ];
+        let entries = build_agent_credentials(&creds, &[assigned]);
+        let decoded = decode_credentials_header(&encode_credentials_header(&entries)).unwrap();
+        assert_eq!(decoded, entries);
+        assert_eq!(decode_credentials_header("[]").unwrap(), []);
+
+        // The older protocol's minimal entry: agentVisible defaults to true.
+        let minimal = decode_credentials_header(
+            r#"[{"envVar":"A","value":"v","provider":"anthropic","authType":"api_key"}]"#,
+        )
+        .unwrap();
+        assert!(minimal[0].visibility.tools);
+        assert!(!minimal[0].visibility.console);
+
+        for (header, expected) in [
+            ("{}", "not a JSON array"),
+            ("[1", "not a JSON value"),
+            ("[1]", "entry 0 is not an object"),
+            (
+                r#"[{"value":"sk-secret","provider":"p","authType":"api_key"}]"#,
+                "envVar is missing",
+            ),
+            (
+                r#"[{"envVar":"A","value":"sk-secret","provider":"p","authType":"sk-secret"}]"#,
+                "unknown authType",
+            ),
+            (
+                r#"[{"envVar":"A","value":7,"provider":"p","authType":"oauth"}]"#,
+                "value is not a string",
+            ),
+            (
+                r#"[{"envVar":"A","value":"sk-secret","provider":"p","authType":"oauth","agentVisible":"sk-secret"}]"#,
+                "agentVisible is not a boolean",
+            ),
+        ] {
+            let err = decode_credentials_header(header).unwrap_err().to_string();
+            assert!(err.contains(expected), "{header}: {err}");
+            assert!(!err.contains("sk-secret"), "{err}");
+        }
     }
 
     #[test]
