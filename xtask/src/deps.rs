@@ -83,8 +83,11 @@ pub(crate) const RULES: &[Rule] = &[
     Rule { krate: AGENT_API, uses: Uses::Only(&[]), dev_also: &[], bans: &[],
            why: "the agent API wire types depend on no workspace crate" },
     Rule { krate: "discobot-agent", uses: Uses::Only(&[AGENT_API, CORE, "axum", "hyper", "tower-http"]),
-           dev_also: &[], bans: &[],
+           dev_also: &["discobot-fake-llm"], bans: &[],
            why: "the agent knows its wire types and the domain, nothing of the server" },
+    // Test support.
+    Rule { krate: "discobot-fake-llm", uses: Uses::Only(&["axum", "hyper"]), dev_also: &[], bans: &[],
+           why: "test support: a fake of the LLM vendors' HTTP APIs, no product crates" },
     // Edges: they wire everything.
     Rule { krate: "discobot-server", uses: Uses::Anything, dev_also: &[], bans: &[], why: "binary" },
     Rule { krate: "discobot-agent-bin", uses: Uses::Anything, dev_also: &[], bans: &[], why: "binary" },
