@@ -139,38 +139,93 @@ impl Drop for FakeLlm {
     }
 }
 
-/// Parses a script: a JSON array of replies, or one reply.
+/// Parses a script: a JSON array of replies, or one reply. A bare step (such as
+/// `{"bulkText": {...}}`) stands for a reply of that one step.
 pub fn parse_script(json: &[u8]) -> Result<Vec<Reply>, Error> {
-    #[derive(serde::Deserialize)]
-    #[serde(untagged)]
-    enum OneOrMany {
-        Many(Vec<Reply>),
-        One(Reply),
-    }
-    let replies = match serde_json::from_slice::<OneOrMany>(json) {
-        Ok(OneOrMany::Many(replies)) => replies,
-        Ok(OneOrMany::One(reply)) => vec![reply],
-        Err(_) => {
-            // The untagged error says only "did not match"; the array parse says where.
-            return Err(Error::Script(
-                serde_json::from_slice::<Vec<Reply>>(json)
-                    .err()
-                    .map_or_else(
-                        || "not a reply or an array of replies".to_owned(),
-                        |error| error.to_string(),
-                    ),
-            ));
-        }
+    let script: serde_json::Value = serde_json::from_slice(json)
+        .map_err(|error| Error::Script(format!("not JSON: {error}")))?;
+    let items = match script {
+        serde_json::Value::Array(items) => items,
+        one => vec![one],
     };
-    for (index, reply) in replies.iter().enumerate() {
-        if let Some(error) = reply.error_step()
-            && !(400..=599).contains(&error.status)
-        {
-            return Err(Error::Script(format!(
-                "reply {index}: error status {} is not an HTTP error status (400-599)",
-                error.status
-            )));
+    items
+        .into_iter()
+        .enumerate()
+        .map(|(index, item)| {
+            parse_reply(item).map_err(|problem| Error::Script(format!("reply {index}: {problem}")))
+        })
+        .collect()
+}
+
+/// One reply of a script, with a message that names the step at fault.
+fn parse_reply(item: serde_json::Value) -> Result<Reply, String> {
+    if !item.is_object() {
+        return Err(format!("expected an object, got {item}"));
+    }
+    if item.get("steps").is_none() {
+        return Ok(Reply::new(vec![parse_step(item)?]));
+    }
+    if let Some(steps) = item["steps"].as_array() {
+        for (index, step) in steps.iter().enumerate() {
+            parse_step(step.clone()).map_err(|problem| format!("step {index}: {problem}"))?;
         }
     }
-    Ok(replies)
+    let reply: Reply = serde_json::from_value(item).map_err(|error| error.to_string())?;
+    if let Some(error) = reply.error_step()
+        && !(400..=599).contains(&error.status)
+    {
+        return Err(format!(
+            "error status {} is not an HTTP error status (400-599)",
+            error.status
+        ));
+    }
+    Ok(reply)
+}
+
+fn parse_step(step: serde_json::Value) -> Result<Step, String> {
+    serde_json::from_value(step.clone()).map_err(|_| {
+        format!(
+            "{step} is not a step: expected one of {{\"text\"}}, {{\"thinking\", \"signature\"?}}, \
+             {{\"toolCall\": {{\"name\", \"input\", \"id\"?}}}}, {{\"error\": {{\"status\", \"message\", \"type\"?, \"retryAfter\"?}}}}, \
+             {{\"streamError\"}}, {{\"delayMs\"}}, {{\"hang\"}}, {{\"bulkText\": {{\"chunks\", \"chunkText\"}}}}"
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scripts_are_arrays_single_replies_or_bare_steps() {
+        let script =
+            br#"[{"steps": [{"text": "a"}]}, {"bulkText": {"chunks": 2, "chunkText": "x"}}]"#;
+        assert_eq!(
+            parse_script(script).unwrap(),
+            vec![Reply::text("a"), Reply::bulk_text(2, "x")]
+        );
+        assert_eq!(
+            parse_script(br#"{"steps": [{"text": "a"}], "chunkChars": 2}"#).unwrap(),
+            vec![Reply {
+                chunk_chars: Some(2),
+                ..Reply::text("a")
+            }]
+        );
+    }
+
+    #[test]
+    fn script_errors_name_the_reply_and_step() {
+        let problem = |json: &str| parse_script(json.as_bytes()).unwrap_err().to_string();
+        assert!(problem("[1").contains("not JSON"));
+        assert!(
+            problem(r#"[{"steps": []}, {"steps": [{"text": "a"}, {"txt": "b"}]}]"#)
+                .contains("reply 1: step 1: {\"txt\":\"b\"} is not a step")
+        );
+        assert!(problem(r#"[{"steps": [], "extra": 1}]"#).contains("unknown field `extra`"));
+        assert!(
+            problem(r#"{"steps": [{"error": {"status": 200, "message": "m"}}]}"#)
+                .contains("reply 0: error status 200")
+        );
+        assert!(problem("[3]").contains("expected an object"));
+    }
 }

@@ -852,3 +852,29 @@ fn the_binary_prints_its_address_and_serves_the_script() {
     assert!(exit.success(), "{exit:?}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[tokio::test]
+async fn the_docker_bridge_gateway_is_a_local_address_the_fake_can_serve_on() {
+    let has_docker0 = Command::new("ip")
+        .args(["-4", "addr", "show", "docker0"])
+        .output()
+        .is_ok_and(|output| output.status.success() && !output.stdout.is_empty());
+    let gateway = discobot_fake_llm::docker_bridge_gateway();
+    if has_docker0 {
+        assert!(gateway.is_some(), "docker0 exists but no gateway was found");
+    }
+    let Some(gateway) = gateway else {
+        return;
+    };
+    let fake = FakeLlm::start((gateway, 0).into())
+        .await
+        .expect("the gateway is an address of this host");
+    assert_eq!(fake.addr().ip(), gateway);
+    fake.push(Reply::text("via the bridge"));
+    let events = anthropic_events(&fake).await;
+    assert_eq!(
+        anthropic_deltas(&events, "text_delta", "text"),
+        "via the bridge"
+    );
+    fake.shutdown().await.unwrap();
+}
