@@ -5,6 +5,8 @@
 mod auth;
 mod chat;
 mod config;
+pub mod credentials;
+pub mod llm;
 pub mod model;
 mod routes;
 pub mod store;

@@ -14,7 +14,9 @@ use discobot_agent_api::{ErrorBody, HealthResponse, SecretHash, StatusResponse, 
 
 use crate::chat::Chat;
 use crate::config::{AgentConfig, ConfigError};
-use crate::model::{Echo, ModelClient};
+use crate::credentials::Credentials;
+use crate::llm::Providers;
+use crate::model::ModelClient;
 use crate::store::ThreadStore;
 use crate::threads;
 
@@ -30,9 +32,7 @@ pub struct AgentOptions {
 impl Default for AgentOptions {
     fn default() -> Self {
         Self {
-            model: Arc::new(Echo {
-                delay: Duration::from_millis(20),
-            }),
+            model: Arc::new(Providers::from_env()),
             ping_interval: Duration::from_secs(15),
         }
     }
@@ -49,6 +49,8 @@ struct Inner {
     secret: Option<SecretHash>,
     workspace: PathBuf,
     chat: Arc<Chat>,
+    /// The latest credentials and git identity headers (memory only).
+    credentials: Credentials,
     ping_interval: Duration,
     /// Cancelled when the server shuts down: the endless chat streams end so the graceful
     /// shutdown does not wait for them.
@@ -56,7 +58,7 @@ struct Inner {
 }
 
 impl AgentState {
-    /// The state for `config` with the default options (the `Echo` model); see
+    /// The state for `config` with the default options (the LLM [`Providers`]); see
     /// [`Self::with_options`].
     pub fn new(config: &AgentConfig) -> Result<Self, ConfigError> {
         Self::with_options(config, AgentOptions::default())
@@ -87,6 +89,7 @@ impl AgentState {
                 secret,
                 workspace: config.workspace.clone(),
                 chat: Arc::new(Chat::new(Arc::new(store), options.model)),
+                credentials: Credentials::new(),
                 ping_interval: options.ping_interval,
                 shutdown: tokio_util::sync::CancellationToken::new(),
             }),
@@ -95,6 +98,11 @@ impl AgentState {
 
     pub(crate) fn chat(&self) -> &Arc<Chat> {
         &self.inner.chat
+    }
+
+    /// The credentials of the latest `X-Discobot-Credentials` header and the git identity.
+    pub(crate) fn credentials(&self) -> &Credentials {
+        &self.inner.credentials
     }
 
     pub(crate) fn ping_interval(&self) -> Duration {
@@ -139,6 +147,7 @@ pub fn router(state: AgentState) -> Router {
                 .delete(threads::delete),
         )
         .route("/threads/{id}/messages", get(threads::messages))
+        .route("/threads/{id}/models", get(crate::llm::models::list))
         .route(
             "/threads/{id}/queue/{queue_id}",
             delete(threads::delete_queued),
@@ -149,6 +158,11 @@ pub fn router(state: AgentState) -> Router {
         .route("/threads/{id}/chat/cancel", post(threads::cancel))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        // Inside the bearer check: only an authenticated caller can replace the credentials.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::credentials::capture,
+        ))
         // Outside the routes and the fallback: an unauthenticated caller learns nothing about
         // which paths exist.
         .layer(axum::middleware::from_fn_with_state(
