@@ -19,6 +19,7 @@ use crate::model::{
     DirSuggestion, Invitation, Member, MemberWithUser, PathCheck, Preference, Project, Session,
     SessionStatus, TerminalHistoryEntry, User, Workspace, WorkspaceStatus,
 };
+use crate::replay::{ReplayBundle, ReplayOutcome};
 
 #[async_trait]
 pub trait UserRepo: Send + Sync {
@@ -249,6 +250,13 @@ pub trait GitPort: Send + Sync {
     async fn suggest_dirs(&self, query: &str) -> Result<Vec<DirSuggestion>>;
     /// Removes a working directory (for `deleteFiles`).
     async fn remove_dir(&self, path: &Path) -> Result<()>;
+    /// Re-creates a session's commits (`bundle`, from its sandbox) on top of the workspace's
+    /// `HEAD`, which must be the bundle's parent or a descendant of it, with the same
+    /// messages, authors, committers and dates; then moves the branch (or detached `HEAD`)
+    /// and updates the index and working tree for the touched paths only. All or nothing: a
+    /// touched path changed on the host (in `HEAD`, the index or the working tree) fails
+    /// with `Conflict` before anything is written.
+    async fn apply_replay(&self, repo: &Path, bundle: &ReplayBundle) -> Result<ReplayOutcome>;
 }
 
 /// The state of a sandbox provider, as `GET /api/status` and the providers routes show.

@@ -79,3 +79,12 @@ pub struct ReplayChange {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub previous_blob: Option<String>,
 }
+
+/// What replaying a bundle onto the host workspace produced.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReplayOutcome {
+    /// The host's new `HEAD`: the last re-created commit.
+    pub head: String,
+    /// The re-created commits' ids on the host, oldest first (one per bundle commit).
+    pub commits: Vec<String>,
+}

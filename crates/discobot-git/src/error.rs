@@ -10,6 +10,9 @@ pub enum GitError {
     /// The path given cannot be used (not absolute, not a directory, not a repository, …).
     #[error("{0}")]
     InvalidPath(String),
+    /// The caller's data cannot be used (a malformed replay bundle).
+    #[error("{0}")]
+    InvalidInput(String),
     /// Something that should exist does not.
     #[error("{0}")]
     NotFound(String),
@@ -25,6 +28,7 @@ impl From<GitError> for Error {
     fn from(err: GitError) -> Self {
         match err {
             GitError::InvalidPath(m) => Error::new(ErrorKind::InvalidInput, m),
+            GitError::InvalidInput(m) => Error::new(ErrorKind::InvalidInput, m),
             GitError::NotFound(m) => Error::new(ErrorKind::NotFound, m),
             // The user's URL does not answer: that is their input, not our outage.
             GitError::Remote(m) => Error::new(ErrorKind::InvalidInput, m),

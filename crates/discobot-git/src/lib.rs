@@ -3,6 +3,7 @@
 
 mod error;
 mod ops;
+mod replay;
 pub mod paths;
 
 use std::io::ErrorKind;
@@ -12,8 +13,10 @@ use async_trait::async_trait;
 use discobot_core::Result;
 use discobot_core::model::{DirSuggestion, PathCheck, PathClass};
 use discobot_core::ports::GitPort;
+use discobot_core::replay::{ReplayBundle, ReplayOutcome};
 
 pub use error::GitError;
+pub use replay::apply_replay;
 
 /// Settings of the git adapter.
 #[derive(Clone, Debug)]
@@ -273,5 +276,10 @@ impl GitPort for GitAdapter {
             Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
             Err(e) => Err(GitError::Other(format!("cannot remove {}: {e}", path.display())).into()),
         }
+    }
+
+    async fn apply_replay(&self, repo: &Path, bundle: &ReplayBundle) -> Result<ReplayOutcome> {
+        let (repo, bundle) = (repo.to_path_buf(), bundle.clone());
+        Ok(blocking(move || replay::apply_replay(&repo, &bundle)).await?)
     }
 }
