@@ -7,22 +7,31 @@
 //! either in the history or as chunks.
 
 use std::collections::{HashMap, VecDeque};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use discobot_agent_api::{
-    ChatRequest, ChatStartResponse, CoreChunk, QueuedPrompt, Role, ThreadState, UiChunk, UiMessage,
+    ChatRequest, ChatStartResponse, CoreChunk, Mode, QueuedPrompt, Role, ThreadState, UiChunk,
+    UiMessage,
 };
 use futures::StreamExt;
-use serde_json::json;
+use serde_json::{Value, json};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use crate::model::{Block, ModelClient, ModelEvent, ModelMessage, ModelRequest, ModelRole};
+use crate::credentials::Credentials;
+use crate::history::to_model_messages;
+use crate::model::{FinishReason, ModelClient, ModelEvent, ModelRequest};
 use crate::store::{ActiveTurn, StoreError, StoredMessage, ThreadStore, valid_id};
+use crate::tools::{self, ThreadTools, ToolContext};
 
 /// Completions kept in memory per thread for resuming streams.
 const KEPT_COMPLETIONS: usize = 32;
+/// User messages starting with these run a git operation instead of a model turn.
+const SLASH_COMMANDS: [&str; 2] = ["/discobot-commit ", "/discobot-rebase "];
+/// Model calls per turn at most: a model that keeps calling tools is stopped here.
+const MAX_STEPS: usize = 100;
 
 /// Why a chat request was refused.
 #[derive(Debug, thiserror::Error)]
@@ -32,6 +41,9 @@ pub enum ChatError {
     /// The thread has an interrupted turn; its resume was started as this completion.
     #[error("interrupted_turn_requires_resume")]
     InterruptedTurn(String),
+    /// An `AskUserQuestion` (this id) waits for its answer.
+    #[error("pending_question_requires_answer")]
+    PendingQuestion(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -94,6 +106,8 @@ pub struct Hub {
     /// Set when the thread is deleted: its streams end, and a turn still winding down writes
     /// nothing more (a new thread of the same id may exist by then).
     closed: AtomicBool,
+    /// The tools' per-thread state (Bash cwd, files read, the pending question).
+    tools: ThreadTools,
 }
 
 impl Hub {
@@ -103,6 +117,7 @@ impl Hub {
             inner: Mutex::new(HubInner::default()),
             changed: watch::Sender::new(0),
             closed: AtomicBool::new(false),
+            tools: ThreadTools::default(),
         }
     }
 
@@ -190,19 +205,29 @@ impl Hub {
     }
 }
 
-/// Every thread's hub, the store, and the model.
+/// Every thread's hub, the store, the model, the working dir the tools work in, and the
+/// credentials the turns use.
 #[derive(Debug)]
 pub struct Chat {
     store: Arc<ThreadStore>,
     model: Arc<dyn ModelClient>,
+    work_dir: PathBuf,
+    credentials: Credentials,
     hubs: Mutex<HashMap<String, Arc<Hub>>>,
 }
 
 impl Chat {
-    pub fn new(store: Arc<ThreadStore>, model: Arc<dyn ModelClient>) -> Self {
+    pub fn new(
+        store: Arc<ThreadStore>,
+        model: Arc<dyn ModelClient>,
+        work_dir: PathBuf,
+        credentials: Credentials,
+    ) -> Self {
         Self {
             store,
             model,
+            work_dir,
+            credentials,
             hubs: Mutex::new(HashMap::new()),
         }
     }
@@ -300,6 +325,9 @@ impl Chat {
             return Err(ChatError::InterruptedTurn(completion_id));
         }
         let hub = self.hub(thread_id);
+        if let Some(question) = hub.tools.questions.pending_id() {
+            return Err(ChatError::PendingQuestion(question));
+        }
         let mut inner = hub.lock();
         if let Some(running) = inner.running.clone() {
             let id = prompt.id.clone();
@@ -359,6 +387,36 @@ impl Chat {
         let id = completion.id.clone();
         tokio::spawn(self.clone().run_turns(hub, completion));
         Ok(Some(id))
+    }
+
+    /// `GET /threads/{id}/chat/question/{questionId}`: where the question stands.
+    pub(crate) fn question(
+        &self,
+        thread_id: &str,
+        question_id: &str,
+    ) -> Result<tools::question::QuestionStatus, StoreError> {
+        let thread_dir = self.store.thread_dir(thread_id)?;
+        Ok(self
+            .hub(thread_id)
+            .tools
+            .questions
+            .status(&thread_dir, question_id))
+    }
+
+    /// `POST /threads/{id}/chat/answer/{questionId}`: hands the answers to the waiting tool,
+    /// which resumes the turn; `false` when that question is not pending.
+    pub(crate) fn answer(
+        &self,
+        thread_id: &str,
+        question_id: &str,
+        answers: HashMap<String, String>,
+    ) -> Result<bool, StoreError> {
+        self.store.get(thread_id)?;
+        Ok(self
+            .hub(thread_id)
+            .tools
+            .questions
+            .answer(question_id, answers))
     }
 
     /// `POST /threads/{id}/chat/cancel`: the cancelled completion's id, `None` if none runs.
@@ -449,7 +507,8 @@ impl Chat {
         }
     }
 
-    /// Streams the model's answer into chunks; returns the assistant message and the end state.
+    /// Runs one turn: a slash command, or the tool loop (model call, tool calls, again until
+    /// the model stops); returns the assistant message and how the turn ended.
     async fn run(&self, hub: &Hub, completion: &Arc<Completion>) -> TurnOutcome {
         let thread_id = &hub.thread_id;
         let config = self.store.get(thread_id).ok();
@@ -459,130 +518,187 @@ impl Chat {
             .ok()
             .flatten()
             .map(|turn| turn.user_message_id);
-        let messages = self
+        let history = self
             .store
             .history(thread_id, leaf.as_deref())
             .unwrap_or_default();
         let model = config.and_then(|config| config.model);
         let assistant_id = format!("{}-assistant", completion.id);
-        let emit = |chunk: CoreChunk| push(&self.store, hub, completion, &chunk.into());
-        emit(CoreChunk::Start {
-            message_id: Some(assistant_id.clone()),
-            message_metadata: Some(match &model {
-                Some(model) => json!({"model": model, "startedAt": now()}),
-                None => json!({"startedAt": now()}),
-            }),
-        });
-        emit(CoreChunk::StartStep);
-        let messages = messages
-            .iter()
-            .map(|message| ModelMessage {
-                role: if message.role == Role::User {
-                    ModelRole::User
-                } else {
-                    ModelRole::Assistant
-                },
-                blocks: vec![Block::Text(message.plain_text())],
-            })
-            .collect();
-        let mut events = self.model.stream(ModelRequest {
-            model,
-            reasoning: None,
-            system: String::new(),
-            messages,
-            tools: Vec::new(),
-            credentials: Default::default(),
-        });
-        let mut text = String::new();
-        let mut reasoning = String::new();
-        let text_id = "text-0".to_owned();
-        let reasoning_id = "reasoning-0".to_owned();
-        let end = loop {
-            let event = tokio::select! {
-                _ = completion.cancel.cancelled() => break TurnEnd::Cancelled,
-                event = events.next() => event,
-            };
-            match event {
-                Some(Ok(ModelEvent::TextDelta(delta))) => {
-                    if text.is_empty() {
-                        emit(CoreChunk::TextStart {
-                            id: text_id.clone(),
-                            provider_metadata: None,
-                        });
-                    }
-                    text.push_str(&delta);
-                    emit(CoreChunk::TextDelta {
-                        id: text_id.clone(),
-                        delta,
-                        provider_metadata: None,
-                    });
-                }
-                Some(Ok(ModelEvent::ReasoningDelta(delta))) => {
-                    if reasoning.is_empty() {
-                        emit(CoreChunk::ReasoningStart {
-                            id: reasoning_id.clone(),
-                            provider_metadata: None,
-                        });
-                    }
-                    reasoning.push_str(&delta);
-                    emit(CoreChunk::ReasoningDelta {
-                        id: reasoning_id.clone(),
-                        delta,
-                    });
-                }
-                Some(Ok(ModelEvent::Finish { reason })) => {
-                    break TurnEnd::Finished(reason.as_str().to_owned());
-                }
-                Some(Ok(_)) => {}
-                Some(Err(err)) => break TurnEnd::Failed(err.0),
-                None => break TurnEnd::Finished("stop".to_owned()),
+        let emit = |chunk: UiChunk| push(&self.store, hub, completion, &chunk);
+        emit(
+            CoreChunk::Start {
+                message_id: Some(assistant_id.clone()),
+                message_metadata: Some(match &model {
+                    Some(model) => json!({"model": model, "startedAt": now()}),
+                    None => json!({"startedAt": now()}),
+                }),
             }
+            .into(),
+        );
+        let mut turn = Turn::new(&emit);
+        let end = match self.slash_command(&history, &mut turn).await {
+            Some(end) => end,
+            None => self.steps(hub, completion, &history, &mut turn).await,
         };
-        drop(events);
-        if !reasoning.is_empty() {
-            emit(CoreChunk::ReasoningEnd {
-                id: reasoning_id,
-                provider_metadata: None,
-            });
-        }
-        if !text.is_empty() {
-            emit(CoreChunk::TextEnd {
-                id: text_id,
-                provider_metadata: None,
-            });
-        }
         match &end {
-            TurnEnd::Finished(reason) => {
-                emit(CoreChunk::FinishStep);
-                emit(CoreChunk::Finish {
+            TurnEnd::Finished(reason) => emit(
+                CoreChunk::Finish {
                     finish_reason: Some(reason.clone()),
                     message_metadata: None,
-                });
-            }
-            TurnEnd::Cancelled => emit(CoreChunk::Abort {
-                reason: Some("cancelled".to_owned()),
-            }),
-            TurnEnd::Failed(message) => emit(CoreChunk::Error {
-                error_text: message.clone(),
-            }),
-        }
-        let mut parts = vec![json!({"type": "step-start"})];
-        if !reasoning.is_empty() {
-            parts.push(json!({"type": "reasoning", "text": reasoning, "state": "done"}));
-        }
-        if !text.is_empty() {
-            parts.push(json!({"type": "text", "text": text, "state": "done"}));
+                }
+                .into(),
+            ),
+            TurnEnd::Cancelled => emit(
+                CoreChunk::Abort {
+                    reason: Some("cancelled".to_owned()),
+                }
+                .into(),
+            ),
+            TurnEnd::Failed(message) => emit(
+                CoreChunk::Error {
+                    error_text: message.clone(),
+                }
+                .into(),
+            ),
         }
         TurnOutcome {
             assistant: UiMessage {
                 id: assistant_id,
                 role: Role::Assistant,
-                parts,
+                parts: turn.parts,
                 metadata: None,
                 created_at: Some(now()),
             },
             end,
         }
+    }
+
+    /// The server's git operations arrive as user messages (`/discobot-commit <sha>`,
+    /// `/discobot-rebase <sha>`): they run without the model, their report is the answer's
+    /// text. `None` for every other message.
+    async fn slash_command(&self, history: &[UiMessage], turn: &mut Turn<'_>) -> Option<TurnEnd> {
+        let text = history
+            .last()
+            .filter(|m| m.role == Role::User)?
+            .plain_text();
+        if !SLASH_COMMANDS.iter().any(|prefix| text.starts_with(prefix)) {
+            return None;
+        }
+        let result = crate::commands::slash_command(&self.work_dir, &text).await?;
+        turn.start_step();
+        Some(match result {
+            Ok(report) => {
+                turn.text(report);
+                turn.close_block();
+                turn.finish_step();
+                TurnEnd::Finished(FinishReason::Stop.as_str().to_owned())
+            }
+            Err(message) => TurnEnd::Failed(message),
+        })
+    }
+
+    /// The steps of a turn: each is `start-step`, one model call streamed into chunks, the
+    /// tool calls it asked for, `finish-step`.
+    async fn steps(
+        &self,
+        hub: &Hub,
+        completion: &Completion,
+        history: &[UiMessage],
+        turn: &mut Turn<'_>,
+    ) -> TurnEnd {
+        let thread_id = &hub.thread_id;
+        let thread_dir = match self.store.thread_dir(thread_id) {
+            Ok(dir) => dir,
+            Err(err) => return TurnEnd::Failed(err.to_string()),
+        };
+        let (credentials, tool_env) = self.credentials();
+        let mut finish_reason = FinishReason::Stop;
+        for _ in 0..MAX_STEPS {
+            turn.start_step();
+            let config = match self.store.get(thread_id) {
+                Ok(config) => config,
+                Err(err) => return TurnEnd::Failed(err.to_string()),
+            };
+            let mut messages = to_model_messages(history);
+            messages.extend(to_model_messages(&[turn.message()]));
+            let mut events = self.model.stream(ModelRequest {
+                model: config.model,
+                reasoning: config.reasoning,
+                system: system_prompt(&self.work_dir, config.mode, &tools::plan_file(&thread_dir)),
+                messages,
+                tools: tools::specs(),
+                credentials: credentials.clone(),
+            });
+            let mut calls = Vec::new();
+            let step_end = loop {
+                let event = tokio::select! {
+                    () = completion.cancel.cancelled() => break Err(TurnEnd::Cancelled),
+                    event = events.next() => event,
+                };
+                match event {
+                    Some(Ok(ModelEvent::TextDelta(delta))) => turn.text(delta),
+                    Some(Ok(ModelEvent::ReasoningDelta(delta))) => turn.reasoning(delta),
+                    Some(Ok(ModelEvent::ReasoningSignature(signature))) => {
+                        turn.signature(signature);
+                    }
+                    Some(Ok(ModelEvent::ToolCallStart { id, name })) => turn.tool_start(&id, &name),
+                    Some(Ok(ModelEvent::ToolCallDelta { id, delta })) => {
+                        turn.tool_delta(&id, delta)
+                    }
+                    Some(Ok(ModelEvent::ToolCall { id, name, input })) => {
+                        turn.tool_call(&id, &name, input.clone());
+                        calls.push((id, name, input));
+                    }
+                    Some(Ok(ModelEvent::Finish { reason })) => break Ok(reason),
+                    Some(Err(err)) => break Err(TurnEnd::Failed(err.0)),
+                    None => break Ok(FinishReason::Stop),
+                }
+            };
+            // Dropping the stream stops the request (cancel, or a finished answer).
+            drop(events);
+            turn.close_block();
+            finish_reason = match step_end {
+                Ok(reason) => reason,
+                Err(end) => return end,
+            };
+            if calls.is_empty() {
+                turn.finish_step();
+                return TurnEnd::Finished(finish_reason.as_str().to_owned());
+            }
+            for (id, name, input) in calls {
+                let context = ToolContext {
+                    thread_id,
+                    tool_call_id: &id,
+                    work_dir: &self.work_dir,
+                    thread_dir: &thread_dir,
+                    tools: &hub.tools,
+                    store: &self.store,
+                    env: &tool_env,
+                    cancel: &completion.cancel,
+                    emit: turn.emit,
+                };
+                // Dropping a running tool on cancel kills what it started (Bash's process
+                // group) and ends a question's wait.
+                let result = tokio::select! {
+                    result = tools::run(&context, &name, input) => result,
+                    () = completion.cancel.cancelled() => Err("Cancelled by the user".to_owned()),
+                };
+                turn.tool_result(&id, result);
+                if completion.cancel.is_cancelled() {
+                    return TurnEnd::Cancelled;
+                }
+            }
+            turn.finish_step();
+        }
+        tracing::warn!(thread = %thread_id, "turn stopped after {MAX_STEPS} model calls");
+        TurnEnd::Finished(finish_reason.as_str().to_owned())
+    }
+
+    /// The model's credentials (all of them) and the env vars tools may see (the
+    /// `agentVisible` ones), from the latest header; memory only.
+    fn credentials(&self) -> (Arc<HashMap<String, String>>, HashMap<String, String>) {
+        let snapshot = self.credentials.snapshot();
+        (Arc::new(snapshot.all_env()), snapshot.agent_visible_env())
     }
 
     /// Ends `completion` atomically (see the module docs) and begins the next queued prompt.
@@ -687,6 +803,255 @@ enum TurnEnd {
 struct TurnOutcome {
     assistant: UiMessage,
     end: TurnEnd,
+}
+
+/// The assistant message of a running turn, built part by part while its chunks are emitted:
+/// one open text or reasoning block at a time, tool calls as `dynamic-tool` parts whose state
+/// moves to `output-available` / `output-error` when they ran.
+struct Turn<'a> {
+    emit: &'a (dyn Fn(UiChunk) + Send + Sync),
+    parts: Vec<Value>,
+    open: Option<OpenBlock>,
+    n_blocks: usize,
+    /// Tool calls whose `tool-input-start` was emitted.
+    started_calls: Vec<String>,
+}
+
+struct OpenBlock {
+    reasoning: bool,
+    id: String,
+    /// Index of its part in `parts`.
+    part: usize,
+    text: String,
+    signature: Option<String>,
+}
+
+impl<'a> Turn<'a> {
+    fn new(emit: &'a (dyn Fn(UiChunk) + Send + Sync)) -> Self {
+        Self {
+            emit,
+            parts: Vec::new(),
+            open: None,
+            n_blocks: 0,
+            started_calls: Vec::new(),
+        }
+    }
+
+    fn emit(&self, chunk: CoreChunk) {
+        (self.emit)(chunk.into());
+    }
+
+    /// The message so far, for the next model call.
+    fn message(&self) -> UiMessage {
+        UiMessage {
+            id: String::new(),
+            role: Role::Assistant,
+            parts: self.parts.clone(),
+            metadata: None,
+            created_at: None,
+        }
+    }
+
+    fn start_step(&mut self) {
+        self.emit(CoreChunk::StartStep);
+        self.parts.push(json!({"type": "step-start"}));
+    }
+
+    fn finish_step(&mut self) {
+        self.emit(CoreChunk::FinishStep);
+    }
+
+    fn open_block(&mut self, reasoning: bool) -> &mut OpenBlock {
+        if self
+            .open
+            .as_ref()
+            .is_some_and(|open| open.reasoning != reasoning)
+        {
+            self.close_block();
+        }
+        if self.open.is_none() {
+            let id = format!(
+                "{}-{}",
+                if reasoning { "reasoning" } else { "text" },
+                self.n_blocks
+            );
+            self.n_blocks += 1;
+            let kind = if reasoning { "reasoning" } else { "text" };
+            self.parts
+                .push(json!({"type": kind, "text": "", "state": "streaming"}));
+            self.emit(if reasoning {
+                CoreChunk::ReasoningStart {
+                    id: id.clone(),
+                    provider_metadata: None,
+                }
+            } else {
+                CoreChunk::TextStart {
+                    id: id.clone(),
+                    provider_metadata: None,
+                }
+            });
+            self.open = Some(OpenBlock {
+                reasoning,
+                id,
+                part: self.parts.len() - 1,
+                text: String::new(),
+                signature: None,
+            });
+        }
+        self.open.as_mut().expect("opened above")
+    }
+
+    fn text(&mut self, delta: String) {
+        let block = self.open_block(false);
+        block.text.push_str(&delta);
+        let id = block.id.clone();
+        self.emit(CoreChunk::TextDelta {
+            id,
+            delta,
+            provider_metadata: None,
+        });
+    }
+
+    fn reasoning(&mut self, delta: String) {
+        let block = self.open_block(true);
+        block.text.push_str(&delta);
+        let id = block.id.clone();
+        self.emit(CoreChunk::ReasoningDelta { id, delta });
+    }
+
+    /// The signature ends its thinking block (it arrives once, at the block's end).
+    fn signature(&mut self, signature: String) {
+        self.open_block(true).signature = Some(signature);
+        self.close_block();
+    }
+
+    /// Ends the open block: its `*-end` chunk, and its part gets the full text.
+    fn close_block(&mut self) {
+        let Some(block) = self.open.take() else {
+            return;
+        };
+        let provider_metadata = block
+            .signature
+            .map(|signature| json!({"anthropic": {"signature": signature}}));
+        let part = &mut self.parts[block.part];
+        part["text"] = Value::String(block.text);
+        part["state"] = json!("done");
+        if let Some(metadata) = &provider_metadata {
+            part["providerMetadata"] = metadata.clone();
+        }
+        self.emit(if block.reasoning {
+            CoreChunk::ReasoningEnd {
+                id: block.id,
+                provider_metadata,
+            }
+        } else {
+            CoreChunk::TextEnd {
+                id: block.id,
+                provider_metadata: None,
+            }
+        });
+    }
+
+    fn tool_start(&mut self, id: &str, name: &str) {
+        self.close_block();
+        self.started_calls.push(id.to_owned());
+        self.emit(CoreChunk::ToolInputStart {
+            tool_call_id: id.to_owned(),
+            tool_name: name.to_owned(),
+            provider_executed: None,
+            dynamic: Some(true),
+            title: None,
+        });
+    }
+
+    fn tool_delta(&mut self, id: &str, delta: String) {
+        self.emit(CoreChunk::ToolInputDelta {
+            tool_call_id: id.to_owned(),
+            input_text_delta: delta,
+        });
+    }
+
+    /// A complete call: `tool-input-available` and its part, waiting to run.
+    fn tool_call(&mut self, id: &str, name: &str, input: Value) {
+        if !self.started_calls.iter().any(|started| started == id) {
+            self.tool_start(id, name);
+        }
+        self.close_block();
+        self.emit(CoreChunk::ToolInputAvailable {
+            tool_call_id: id.to_owned(),
+            tool_name: name.to_owned(),
+            input: input.clone(),
+            provider_executed: None,
+            dynamic: Some(true),
+            title: None,
+        });
+        self.parts.push(json!({
+            "type": "dynamic-tool",
+            "toolName": name,
+            "toolCallId": id,
+            "state": "input-available",
+            "input": input,
+        }));
+    }
+
+    fn tool_result(&mut self, id: &str, result: tools::ToolResult) {
+        let part =
+            self.parts.iter_mut().rev().find(|part| {
+                part["type"] == "dynamic-tool" && part["toolCallId"].as_str() == Some(id)
+            });
+        let Some(part) = part else {
+            return;
+        };
+        match result {
+            Ok(output) => {
+                part["state"] = json!("output-available");
+                part["output"] = Value::String(output.clone());
+                self.emit(CoreChunk::ToolOutputAvailable {
+                    tool_call_id: id.to_owned(),
+                    output: Value::String(output),
+                    provider_executed: None,
+                    dynamic: Some(true),
+                    preliminary: None,
+                });
+            }
+            Err(error_text) => {
+                part["state"] = json!("output-error");
+                part["errorText"] = Value::String(error_text.clone());
+                self.emit(CoreChunk::ToolOutputError {
+                    tool_call_id: id.to_owned(),
+                    error_text,
+                });
+            }
+        }
+    }
+}
+
+/// The system prompt: who the agent is, where it works, and the plan mode rules.
+fn system_prompt(work_dir: &Path, mode: Mode, plan_file: &Path) -> String {
+    let mut prompt = format!(
+        "You are Discobot, a coding agent working in the user's sandbox, a container that is \
+         theirs to change. You help with software engineering tasks: read the code, run \
+         commands, edit files, and check your work by running tests.\n\
+         \n\
+         The working directory is {work}: it is a git working copy of the user's project. \
+         Relative paths in tool calls resolve against it.\n\
+         Read a file before you Edit or Write it. Prefer Edit for changes to existing files. \
+         Keep answers short; say what you changed and how you checked it.\n\
+         Use AskUserQuestion only when you cannot proceed without the user's decision.\n\
+         Today is {date}.",
+        work = work_dir.display(),
+        date = chrono::Utc::now().format("%Y-%m-%d"),
+    );
+    if mode == Mode::Plan {
+        prompt.push_str(&format!(
+            "\n\nPlan mode is on: do not change anything yet. Explore with Read, Glob and Grep \
+             (Bash, Write and Edit are blocked, except writing the plan file {plan}), then \
+             call ExitPlanMode with a concise markdown plan; that saves it and switches to \
+             build mode.",
+            plan = plan_file.display()
+        ));
+    }
+    prompt
 }
 
 /// Appends a chunk: to the log on disk, then to the replay cache, then wakes the streams.

@@ -6,11 +6,13 @@ mod auth;
 mod chat;
 mod config;
 pub mod credentials;
+mod history;
 pub mod llm;
 pub mod model;
 mod routes;
 pub mod store;
 mod threads;
+mod tools;
 mod user;
 
 use std::future::Future;

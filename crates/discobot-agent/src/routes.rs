@@ -84,12 +84,20 @@ impl AgentState {
             tracing::error!(data_dir = %config.data_dir.display(), %err, "threads are unavailable");
             ThreadStore::unavailable(err.to_string())
         });
+        // One store: the middleware fills it, the turns read it (model and Bash env).
+        let credentials = Credentials::new();
+        let chat = Chat::new(
+            Arc::new(store),
+            options.model,
+            config.work_dir(),
+            credentials.clone(),
+        );
         Ok(Self {
             inner: Arc::new(Inner {
                 secret,
                 workspace: config.workspace.clone(),
-                chat: Arc::new(Chat::new(Arc::new(store), options.model)),
-                credentials: Credentials::new(),
+                chat: Arc::new(chat),
+                credentials,
                 ping_interval: options.ping_interval,
                 shutdown: tokio_util::sync::CancellationToken::new(),
             }),
@@ -156,6 +164,14 @@ pub fn router(state: AgentState) -> Router {
         .route("/threads/{id}/chat/stream", get(threads::stream))
         .route("/threads/{id}/chat/status", get(threads::status))
         .route("/threads/{id}/chat/cancel", post(threads::cancel))
+        .route(
+            "/threads/{id}/chat/question/{question_id}",
+            get(threads::question),
+        )
+        .route(
+            "/threads/{id}/chat/answer/{question_id}",
+            post(threads::answer),
+        )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         // Inside the bearer check: only an authenticated caller can replace the credentials.

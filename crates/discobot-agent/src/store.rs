@@ -237,6 +237,12 @@ impl ThreadStore {
         self.ids()?.iter().map(|id| self.get(id)).collect()
     }
 
+    /// The thread's directory (tools keep their per-thread files there: outputs, plans,
+    /// questions, todos).
+    pub fn thread_dir(&self, id: &str) -> Result<PathBuf, StoreError> {
+        self.check(id)
+    }
+
     /// Whether the thread exists (false for invalid ids).
     pub fn exists(&self, id: &str) -> bool {
         self.check(id).is_ok()

@@ -172,7 +172,71 @@ pub(crate) async fn chat(
             })),
         )
             .into_response(),
+        Err(ChatError::PendingQuestion(question_id)) => (
+            StatusCode::CONFLICT,
+            Json(serde_json::json!({
+                "error": "pending_question_requires_answer",
+                "message": "This thread is waiting for an answer to an earlier question before sending a new message.",
+                "questionId": question_id,
+            })),
+        )
+            .into_response(),
         Err(ChatError::Store(err)) => err.into_response(),
+    }
+}
+
+/// `GET /threads/{id}/chat/question/{questionId}`: `pending` with the questions, else
+/// `answered` or `expired` with `question: null`.
+pub(crate) async fn question(
+    State(state): State<AgentState>,
+    Path((id, question_id)): Path<(String, String)>,
+) -> Response {
+    use crate::tools::question::QuestionStatus;
+    match state.chat().question(&id, &question_id) {
+        Ok(QuestionStatus::Pending(questions)) => Json(serde_json::json!({
+            "status": "pending",
+            "question": {"toolUseID": question_id, "questions": questions},
+        }))
+        .into_response(),
+        Ok(status) => Json(serde_json::json!({
+            "status": if status == QuestionStatus::Answered { "answered" } else { "expired" },
+            "question": null,
+        }))
+        .into_response(),
+        Err(err) => err.into_response(),
+    }
+}
+
+/// `POST /threads/{id}/chat/answer/{questionId}` body.
+#[derive(Deserialize)]
+pub(crate) struct AnswerRequest {
+    #[serde(default)]
+    answers: Option<std::collections::HashMap<String, String>>,
+    /// Env var → value; the server may send credentials the question asked for.
+    #[serde(default)]
+    credentials: Option<std::collections::HashMap<String, String>>,
+}
+
+/// Answers the pending question; the paused turn resumes with the answers as the tool result.
+pub(crate) async fn answer(
+    State(state): State<AgentState>,
+    Path((id, question_id)): Path<(String, String)>,
+    bytes: Bytes,
+) -> Response {
+    let Some(request) = body::<AnswerRequest>(&bytes) else {
+        return invalid_body();
+    };
+    let answers = request.answers.unwrap_or_default();
+    if answers.is_empty() && request.credentials.is_none_or(|c| c.is_empty()) {
+        return error(StatusCode::BAD_REQUEST, "answers or credentials is required");
+    }
+    match state.chat().answer(&id, &question_id, answers) {
+        Ok(true) => Json(SuccessResponse::ok()).into_response(),
+        Ok(false) => error(
+            StatusCode::NOT_FOUND,
+            "no pending question for this toolUseID",
+        ),
+        Err(err) => err.into_response(),
     }
 }
 
