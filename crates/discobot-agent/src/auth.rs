@@ -9,7 +9,7 @@ use crate::routes::{AgentState, error};
 
 /// Paths anyone may call: the server probes them before it knows the secret works.
 /// (The service proxy, `/services/{id}/http/…`, joins them with the services issue.)
-fn is_public(path: &str) -> bool {
+pub(crate) fn is_public(path: &str) -> bool {
     matches!(path, "/" | "/health")
 }
 

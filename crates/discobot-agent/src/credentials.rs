@@ -119,11 +119,15 @@ impl Credentials {
 
 /// The middleware: reads the credentials and git identity headers of a request (when present)
 /// into the store before the handler runs. A malformed header is a 400 and changes nothing.
+/// The public paths pass the bearer check unauthenticated, so their headers are ignored.
 pub(crate) async fn capture(
     State(state): State<AgentState>,
     request: Request,
     next: Next,
 ) -> Response {
+    if crate::auth::is_public(request.uri().path()) {
+        return next.run(request).await;
+    }
     let headers = request.headers();
     let entries = match headers.get(CREDENTIALS_HEADER) {
         None => None,

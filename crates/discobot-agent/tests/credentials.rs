@@ -163,6 +163,20 @@ async fn an_unauthenticated_request_cannot_set_credentials() {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    // The public paths need no secret, so they do not take credentials either.
+    for path in ["/", "/health"] {
+        let response = app
+            .clone()
+            .oneshot(
+                Request::get(path)
+                    .header("X-Discobot-Credentials", &anthropic)
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+    }
     let (_, body) = models(&app, &[]).await;
     assert_eq!(body, json!({"models": []}));
 }
