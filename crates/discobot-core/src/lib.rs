@@ -5,6 +5,7 @@ pub mod app;
 pub mod credentials;
 pub mod error;
 pub mod events;
+pub mod git;
 pub mod ids;
 pub mod jobs;
 pub mod model;

@@ -13,6 +13,7 @@ use chrono::{DateTime, Utc};
 use crate::Result;
 use crate::credentials::{Credential, SessionCredentialAssignment};
 use crate::events::{Event, NewEvent};
+use crate::git::{Branch, Commit, DiffQuery, FileDiff, FileEntry, GitStatus, NewCommit};
 use crate::ids::{CredentialId, JobId, ProjectId, SessionId, UserId, WorkspaceId};
 use crate::jobs::{Job, JobOutcome, NewJob};
 use crate::model::{
@@ -266,6 +267,39 @@ pub struct ProviderStatus {
     /// `ready | building | downloading | failed | not_available`
     pub state: String,
     pub message: Option<String>,
+
+    // Workspace git (routes #38–#48). `repo` is a working tree; paths are repo-relative and
+    // an adapter refuses any that leave it (`..`, absolute, `.git/…`, through a symlink).
+    /// `git status`: branch, upstream distance, staged, unstaged and untracked changes.
+    async fn git_status(&self, repo: &Path) -> Result<GitStatus>;
+    /// `git fetch` of every remote.
+    async fn git_fetch(&self, repo: &Path) -> Result<()>;
+    /// Checks out a branch or revision; refuses (`Conflict`) when local changes would be
+    /// overwritten, and leaves the tree as it was.
+    async fn git_checkout(&self, repo: &Path, reference: &str) -> Result<()>;
+    /// Local and remote-tracking branches.
+    async fn git_branches(&self, repo: &Path) -> Result<Vec<Branch>>;
+    /// Per-file diffs with unified patches (see `DiffQuery` for the sides).
+    async fn git_diff(&self, repo: &Path, query: &DiffQuery) -> Result<Vec<FileDiff>>;
+    /// Every file and directory of a revision's tree, or of the working tree (tracked and
+    /// untracked, not ignored) when `reference` is `None`.
+    async fn git_file_tree(&self, repo: &Path, reference: Option<&str>) -> Result<Vec<FileEntry>>;
+    /// A file's bytes at a revision, or in the working tree; `NotFound` when absent.
+    async fn git_read_file(
+        &self,
+        repo: &Path,
+        path: &str,
+        reference: Option<&str>,
+    ) -> Result<Vec<u8>>;
+    /// Writes a file of the working tree, creating parent directories.
+    async fn git_write_file(&self, repo: &Path, path: &str, content: &[u8]) -> Result<()>;
+    /// `git add -A` of the given paths (every change when empty).
+    async fn git_stage(&self, repo: &Path, paths: &[String]) -> Result<()>;
+    /// Commits the index on `HEAD`; `Conflict` when nothing is staged.
+    async fn git_commit(&self, repo: &Path, commit: &NewCommit) -> Result<Commit>;
+    /// Commits reachable from `reference` (default `HEAD`), newest first, at most `limit`.
+    async fn git_log(&self, repo: &Path, reference: Option<&str>, limit: usize)
+    -> Result<Vec<Commit>>;
 }
 
 /// The lifecycle state of a sandbox as its provider sees it.

@@ -19,6 +19,12 @@ pub enum GitError {
     /// The remote did not answer as a git repository (bad URL, unreachable, auth needed).
     #[error("{0}")]
     Remote(String),
+    /// The repository's state forbids the operation (dirty checkout, nothing to commit).
+    #[error("{0}")]
+    Conflict(String),
+    /// A configured remote failed to answer (fetch).
+    #[error("{0}")]
+    Upstream(String),
     /// Anything unexpected: IO failures, gix errors, a panicked worker.
     #[error("{0}")]
     Other(String),
@@ -32,6 +38,8 @@ impl From<GitError> for Error {
             GitError::NotFound(m) => Error::new(ErrorKind::NotFound, m),
             // The user's URL does not answer: that is their input, not our outage.
             GitError::Remote(m) => Error::new(ErrorKind::InvalidInput, m),
+            GitError::Conflict(m) => Error::new(ErrorKind::Conflict, m),
+            GitError::Upstream(m) => Error::new(ErrorKind::BadGateway, m),
             GitError::Other(m) => Error::new(ErrorKind::Internal, m),
         }
     }

@@ -1,16 +1,19 @@
 //! The git adapter: implements `discobot_core::ports::GitPort` with gix.
 #![doc = include_str!("../README.md")]
 
+mod diff;
 mod error;
 mod ops;
-mod replay;
 pub mod paths;
+mod replay;
+mod workspace;
 
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
 use discobot_core::Result;
+use discobot_core::git::{Branch, Commit, DiffQuery, FileDiff, FileEntry, GitStatus, NewCommit};
 use discobot_core::model::{DirSuggestion, PathCheck, PathClass};
 use discobot_core::ports::GitPort;
 use discobot_core::replay::{ReplayBundle, ReplayOutcome};
@@ -281,5 +284,75 @@ impl GitPort for GitAdapter {
     async fn apply_replay(&self, repo: &Path, bundle: &ReplayBundle) -> Result<ReplayOutcome> {
         let (repo, bundle) = (repo.to_path_buf(), bundle.clone());
         Ok(blocking(move || replay::apply_replay(&repo, &bundle)).await?)
+    }
+
+    async fn git_status(&self, repo: &Path) -> Result<GitStatus> {
+        let repo = repo.to_path_buf();
+        Ok(blocking(move || workspace::status(&repo)).await?)
+    }
+
+    async fn git_fetch(&self, repo: &Path) -> Result<()> {
+        let repo = repo.to_path_buf();
+        Ok(blocking(move || workspace::fetch(&repo)).await?)
+    }
+
+    async fn git_checkout(&self, repo: &Path, reference: &str) -> Result<()> {
+        let (repo, reference) = (repo.to_path_buf(), reference.to_string());
+        Ok(blocking(move || workspace::checkout(&repo, &reference)).await?)
+    }
+
+    async fn git_branches(&self, repo: &Path) -> Result<Vec<Branch>> {
+        let repo = repo.to_path_buf();
+        Ok(blocking(move || workspace::branches(&repo)).await?)
+    }
+
+    async fn git_diff(&self, repo: &Path, query: &DiffQuery) -> Result<Vec<FileDiff>> {
+        let (repo, query) = (repo.to_path_buf(), query.clone());
+        Ok(blocking(move || diff::diff(&repo, &query)).await?)
+    }
+
+    async fn git_file_tree(&self, repo: &Path, reference: Option<&str>) -> Result<Vec<FileEntry>> {
+        let (repo, reference) = (repo.to_path_buf(), reference.map(str::to_string));
+        Ok(blocking(move || workspace::file_tree(&repo, reference.as_deref())).await?)
+    }
+
+    async fn git_read_file(
+        &self,
+        repo: &Path,
+        path: &str,
+        reference: Option<&str>,
+    ) -> Result<Vec<u8>> {
+        let (repo, path) = (repo.to_path_buf(), path.to_string());
+        let reference = reference.map(str::to_string);
+        Ok(blocking(move || workspace::read_file(&repo, &path, reference.as_deref())).await?)
+    }
+
+    async fn git_write_file(&self, repo: &Path, path: &str, content: &[u8]) -> Result<()> {
+        let (repo, path, content) = (repo.to_path_buf(), path.to_string(), content.to_vec());
+        Ok(blocking(move || workspace::write_file(&repo, &path, &content)).await?)
+    }
+
+    async fn git_stage(&self, repo: &Path, paths: &[String]) -> Result<()> {
+        let (repo, paths) = (repo.to_path_buf(), paths.to_vec());
+        Ok(blocking(move || workspace::stage(&repo, &paths)).await?)
+    }
+
+    async fn git_commit(&self, repo: &Path, commit: &NewCommit) -> Result<Commit> {
+        let (repo, commit) = (repo.to_path_buf(), commit.clone());
+        let fallback = (
+            self.config.default_author_name.clone(),
+            self.config.default_author_email.clone(),
+        );
+        Ok(blocking(move || workspace::commit(&repo, &commit, &fallback)).await?)
+    }
+
+    async fn git_log(
+        &self,
+        repo: &Path,
+        reference: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Commit>> {
+        let (repo, reference) = (repo.to_path_buf(), reference.map(str::to_string));
+        Ok(blocking(move || workspace::log(&repo, reference.as_deref(), limit)).await?)
     }
 }

@@ -689,3 +689,180 @@ where
 {
     Option::<String>::deserialize(deserializer).map(Some)
 }
+
+// Workspace git (routes #38–#48); no field is ever omitted, as upstream.
+
+/// `{path, status, oldPath}`; `oldPath` is "" unless renamed or copied.
+#[derive(Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GitFileStatusDto {
+    pub path: String,
+    pub status: String,
+    pub old_path: String,
+}
+
+#[derive(Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GitStatusDto {
+    pub branch: String,
+    pub commit: String,
+    pub commit_short: String,
+    pub ahead: u32,
+    pub behind: u32,
+    pub staged: Vec<GitFileStatusDto>,
+    pub unstaged: Vec<GitFileStatusDto>,
+    pub untracked: Vec<String>,
+    pub is_clean: bool,
+    pub has_conflicts: bool,
+}
+
+impl GitStatusDto {
+    pub fn new(status: &discobot_core::git::GitStatus) -> Self {
+        let files = |list: &[discobot_core::git::FileStatus]| {
+            list.iter()
+                .map(|f| GitFileStatusDto {
+                    path: f.path.clone(),
+                    status: f.status.clone(),
+                    old_path: f.old_path.clone(),
+                })
+                .collect()
+        };
+        GitStatusDto {
+            branch: status.branch.clone(),
+            commit: status.commit.clone(),
+            commit_short: status.commit_short.clone(),
+            ahead: status.ahead,
+            behind: status.behind,
+            staged: files(&status.staged),
+            unstaged: files(&status.unstaged),
+            untracked: status.untracked.clone(),
+            is_clean: status.is_clean(),
+            has_conflicts: status.has_conflicts,
+        }
+    }
+}
+
+#[derive(Deserialize, JsonSchema)]
+pub struct GitCheckoutRequest {
+    /// A branch (local, or a remote branch to track) or any revision (checked out detached).
+    #[serde(default, rename = "ref")]
+    pub reference: Option<String>,
+}
+
+#[derive(Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GitBranchDto {
+    pub name: String,
+    pub is_remote: bool,
+    pub is_current: bool,
+    pub commit: String,
+    pub upstream: String,
+}
+
+#[derive(Serialize, JsonSchema)]
+pub struct GitBranchesResponse {
+    pub branches: Vec<GitBranchDto>,
+}
+
+#[derive(Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GitFileDiffDto {
+    pub path: String,
+    pub old_path: String,
+    pub status: String,
+    pub binary: bool,
+    pub additions: u32,
+    pub deletions: u32,
+    /// Unified patch text as `git diff` prints it.
+    pub patch: String,
+}
+
+#[derive(Serialize, JsonSchema)]
+pub struct GitDiffResponse {
+    pub diffs: Vec<GitFileDiffDto>,
+}
+
+#[derive(Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GitFileEntryDto {
+    pub path: String,
+    pub name: String,
+    pub is_dir: bool,
+    pub size: u64,
+    pub mode: String,
+}
+
+#[derive(Serialize, JsonSchema)]
+pub struct GitFileTreeResponse {
+    pub files: Vec<GitFileEntryDto>,
+}
+
+#[derive(Serialize, JsonSchema)]
+pub struct GitFileContentResponse {
+    pub path: String,
+    /// The `ref` query, "" when absent (the working tree).
+    #[serde(rename = "ref")]
+    pub reference: String,
+    pub content: String,
+}
+
+#[derive(Deserialize, JsonSchema)]
+pub struct GitWriteFileRequest {
+    #[serde(default)]
+    pub path: String,
+    #[serde(default)]
+    pub content: String,
+}
+
+#[derive(Deserialize, JsonSchema)]
+pub struct GitStageRequest {
+    /// Paths (files or directories) to stage; absent or empty stages every change.
+    #[serde(default)]
+    pub paths: Option<Vec<String>>,
+}
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GitCommitRequest {
+    #[serde(default)]
+    pub message: String,
+    #[serde(default)]
+    pub author_name: Option<String>,
+    #[serde(default)]
+    pub author_email: Option<String>,
+}
+
+#[derive(Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GitCommitDto {
+    pub sha: String,
+    pub short_sha: String,
+    pub message: String,
+    pub author: String,
+    pub author_email: String,
+    pub author_date: String,
+    pub committer: String,
+    pub commit_date: String,
+    pub parents: Vec<String>,
+}
+
+impl GitCommitDto {
+    pub fn new(commit: &discobot_core::git::Commit) -> Self {
+        GitCommitDto {
+            sha: commit.sha.clone(),
+            short_sha: commit.short_sha.clone(),
+            message: commit.message.clone(),
+            author: commit.author.clone(),
+            author_email: commit.author_email.clone(),
+            author_date: commit.author_date.to_rfc3339_opts(SecondsFormat::Secs, true),
+            committer: commit.committer.clone(),
+            commit_date: commit.commit_date.to_rfc3339_opts(SecondsFormat::Secs, true),
+            parents: commit.parents.clone(),
+        }
+    }
+}
+
+#[derive(Serialize, JsonSchema)]
+pub struct GitLogResponse {
+    pub commits: Vec<GitCommitDto>,
+}

@@ -10,7 +10,8 @@ use schemars::{JsonSchema, Schema, SchemaGenerator};
 
 use crate::dto::*;
 use crate::handlers::{
-    credentials, events, members, meta, preferences, projects, sessions, terminal, workspaces,
+    credentials, events, members, meta, preferences, projects, sessions, terminal, workspace_git,
+    workspaces,
 };
 use crate::middleware::require_member;
 use crate::state::AppState;
@@ -647,9 +648,158 @@ fn build(state: Option<AppState>) -> (Vec<RouteSpec>, Router<AppState>) {
         .response::<SuccessResponse>(),
         workspaces::delete_workspace,
     );
-    for (method, suffix, handler, description) in WORKSPACE_GIT {
-        t.planned(spec(*method, suffix, handler, "Git", description, Member));
-    }
+    t.add(
+        spec(
+            Get,
+            p!("/workspaces/{workspaceId}/git/status"),
+            "GetWorkspaceGitStatus",
+            "Git",
+            "Git status of the workspace",
+            Member,
+        )
+        .response::<GitStatusDto>(),
+        workspace_git::get_status,
+    );
+    t.add(
+        spec(
+            Post,
+            p!("/workspaces/{workspaceId}/git/fetch"),
+            "FetchWorkspace",
+            "Git",
+            "Fetch from the remote",
+            Member,
+        )
+        .response::<SuccessResponse>(),
+        workspace_git::fetch,
+    );
+    t.add(
+        spec(
+            Post,
+            p!("/workspaces/{workspaceId}/git/checkout"),
+            "CheckoutWorkspace",
+            "Git",
+            "Check out a ref",
+            Member,
+        )
+        .request::<GitCheckoutRequest>()
+        .response::<SuccessResponse>(),
+        workspace_git::checkout,
+    );
+    t.add(
+        spec(
+            Get,
+            p!("/workspaces/{workspaceId}/git/branches"),
+            "GetWorkspaceBranches",
+            "Git",
+            "Branches of the workspace",
+            Member,
+        )
+        .response::<GitBranchesResponse>(),
+        workspace_git::get_branches,
+    );
+    t.add(
+        spec(
+            Get,
+            p!("/workspaces/{workspaceId}/git/diff"),
+            "GetWorkspaceDiff",
+            "Git",
+            "Diff of the workspace",
+            Member,
+        )
+        .query(&[
+            ("base", "old side (a revision); without head, compared with the working tree"),
+            ("head", "new side (a revision); base defaults to HEAD"),
+            ("staged", "true: the index against HEAD"),
+            ("path", "limit to this file or directory (repeatable)"),
+        ])
+        .response::<GitDiffResponse>(),
+        workspace_git::get_diff,
+    );
+    t.add(
+        spec(
+            Get,
+            p!("/workspaces/{workspaceId}/git/files"),
+            "GetWorkspaceFileTree",
+            "Git",
+            "File tree at a ref",
+            Member,
+        )
+        .query(&[("ref", "a revision; the working tree when absent")])
+        .response::<GitFileTreeResponse>(),
+        workspace_git::get_file_tree,
+    );
+    t.add(
+        spec(
+            Get,
+            p!("/workspaces/{workspaceId}/git/file"),
+            "GetWorkspaceFileContent",
+            "Git",
+            "File content at a ref",
+            Member,
+        )
+        .query(&[
+            ("path", "repository-relative path (required)"),
+            ("ref", "a revision; the working tree when absent"),
+        ])
+        .response::<GitFileContentResponse>(),
+        workspace_git::get_file,
+    );
+    t.add(
+        spec(
+            Post,
+            p!("/workspaces/{workspaceId}/git/file"),
+            "WriteWorkspaceFile",
+            "Git",
+            "Write a file",
+            Member,
+        )
+        .request::<GitWriteFileRequest>()
+        .response::<SuccessResponse>(),
+        workspace_git::write_file,
+    );
+    t.add(
+        spec(
+            Post,
+            p!("/workspaces/{workspaceId}/git/stage"),
+            "StageWorkspaceFiles",
+            "Git",
+            "Stage files",
+            Member,
+        )
+        .request::<GitStageRequest>()
+        .response::<SuccessResponse>(),
+        workspace_git::stage,
+    );
+    t.add(
+        spec(
+            Post,
+            p!("/workspaces/{workspaceId}/git/commit"),
+            "CommitWorkspace",
+            "Git",
+            "Commit staged changes",
+            Member,
+        )
+        .request::<GitCommitRequest>()
+        .response::<GitCommitDto>()
+        .created(),
+        workspace_git::commit,
+    );
+    t.add(
+        spec(
+            Get,
+            p!("/workspaces/{workspaceId}/git/log"),
+            "GetWorkspaceLog",
+            "Git",
+            "Commit history",
+            Member,
+        )
+        .query(&[
+            ("limit", "most commits to return (digits, > 0; default 50)"),
+            ("ref", "start from this revision instead of HEAD"),
+        ])
+        .response::<GitLogResponse>(),
+        workspace_git::get_log,
+    );
 
     // Sessions.
     t.add(
@@ -919,75 +1069,6 @@ fn build(state: Option<AppState>) -> (Vec<RouteSpec>, Router<AppState>) {
 }
 
 const P_ROOT: &str = "/api/projects/{projectId}";
-
-const WORKSPACE_GIT: &[(Method, &str, &str, &str)] = &[
-    (
-        Method::Get,
-        p!("/workspaces/{workspaceId}/git/status"),
-        "GetWorkspaceGitStatus",
-        "Git status of the workspace",
-    ),
-    (
-        Method::Post,
-        p!("/workspaces/{workspaceId}/git/fetch"),
-        "FetchWorkspace",
-        "Fetch from the remote",
-    ),
-    (
-        Method::Post,
-        p!("/workspaces/{workspaceId}/git/checkout"),
-        "CheckoutWorkspace",
-        "Check out a ref",
-    ),
-    (
-        Method::Get,
-        p!("/workspaces/{workspaceId}/git/branches"),
-        "GetWorkspaceBranches",
-        "Branches of the workspace",
-    ),
-    (
-        Method::Get,
-        p!("/workspaces/{workspaceId}/git/diff"),
-        "GetWorkspaceDiff",
-        "Diff of the workspace",
-    ),
-    (
-        Method::Get,
-        p!("/workspaces/{workspaceId}/git/files"),
-        "GetWorkspaceFileTree",
-        "File tree at a ref",
-    ),
-    (
-        Method::Get,
-        p!("/workspaces/{workspaceId}/git/file"),
-        "GetWorkspaceFileContent",
-        "File content at a ref",
-    ),
-    (
-        Method::Post,
-        p!("/workspaces/{workspaceId}/git/file"),
-        "WriteWorkspaceFile",
-        "Write a file",
-    ),
-    (
-        Method::Post,
-        p!("/workspaces/{workspaceId}/git/stage"),
-        "StageWorkspaceFiles",
-        "Stage files",
-    ),
-    (
-        Method::Post,
-        p!("/workspaces/{workspaceId}/git/commit"),
-        "CommitWorkspace",
-        "Commit staged changes",
-    ),
-    (
-        Method::Get,
-        p!("/workspaces/{workspaceId}/git/log"),
-        "GetWorkspaceLog",
-        "Commit history",
-    ),
-];
 
 const SESSION_PLANNED: &[(Method, &str, &str, &str, &str)] = &[
     (

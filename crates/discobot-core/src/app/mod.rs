@@ -13,6 +13,7 @@ pub use projects::EventCursor;
 mod sessions;
 mod workspaces;
 
+mod workspace_git;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,6 +30,7 @@ pub use sessions::{SessionPatch, VersionedSessions, WorkspaceView};
 pub use workspaces::{NewWorkspace, WorkspacePatch, WorkspaceValidation};
 
 use crate::error::{Error, ErrorKind, Result};
+pub use workspace_git::{DEFAULT_LOG_LIMIT, WorkspaceFile};
 use crate::events::{EventPayload, NewEvent, event_id_for};
 use crate::ids::{ProjectId, UserId};
 use crate::jobs::{JobType, NewJob};

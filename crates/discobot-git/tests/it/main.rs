@@ -6,3 +6,4 @@ mod prepare;
 mod remote;
 mod suggest;
 mod util;
+mod workspace;

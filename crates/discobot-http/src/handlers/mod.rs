@@ -10,3 +10,4 @@ pub(crate) mod projects;
 pub(crate) mod sessions;
 pub(crate) mod terminal;
 pub(crate) mod workspaces;
+pub(crate) mod workspace_git;
