@@ -86,6 +86,18 @@ impl Reply {
         })
     }
 
+    /// The `delayMs` steps before the error step, added up.
+    pub(crate) fn delay_before_error_ms(&self) -> u64 {
+        self.steps
+            .iter()
+            .take_while(|step| !matches!(step, Step::Error { .. }))
+            .map(|step| match step {
+                Step::Delay { delay_ms } => *delay_ms,
+                _ => 0,
+            })
+            .sum()
+    }
+
     pub(crate) fn calls_tools(&self) -> bool {
         self.steps
             .iter()

@@ -200,15 +200,7 @@ async fn model_request(
     let summary = Summary::of(&reply);
     if let Some(error) = reply.error_step() {
         // Pauses before the error step delay the answer: slow failures for timeout tests.
-        let delay_ms: u64 = reply
-            .steps
-            .iter()
-            .take_while(|step| !matches!(step, crate::script::Step::Error { .. }))
-            .filter_map(|step| match step {
-                crate::script::Step::Delay { delay_ms } => Some(*delay_ms),
-                _ => None,
-            })
-            .sum();
+        let delay_ms = reply.delay_before_error_ms();
         if !pause(shared, delay_ms).await {
             return StatusCode::SERVICE_UNAVAILABLE.into_response();
         }

@@ -878,3 +878,18 @@ async fn the_docker_bridge_gateway_is_a_local_address_the_fake_can_serve_on() {
     );
     fake.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn delays_before_an_error_step_delay_the_error() {
+    let fake = start().await;
+    let mut slow_error = Reply::error(503, "try later");
+    slow_error.steps.insert(0, Step::delay_ms(300));
+    fake.push(slow_error);
+    let started = Instant::now();
+    let response = openai_request(&fake).send().await.unwrap();
+    assert_eq!(response.status(), 503);
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["message"], "try later");
+    fake.shutdown().await.unwrap();
+}
