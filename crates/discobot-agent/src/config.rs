@@ -14,10 +14,17 @@ pub struct AgentConfig {
     /// `DISCOBOT_SECRET`: `hex(salt):hex(sha256(salt || raw))`. `None` (unset or empty)
     /// disables authentication.
     pub secret_hash: Option<String>,
-    /// `WORKSPACE_ORIGIN_PATH`, default `/.workspace`.
+    /// `WORKSPACE_ORIGIN_PATH`, default `/.workspace`: the origin the working copy is cloned
+    /// from (read-only in a container; the agent never writes it).
     pub workspace: PathBuf,
+    /// `WORKSPACE_COMMIT`: the commit the working copy starts from; `None` keeps the origin's
+    /// checked-out commit.
+    pub workspace_commit: Option<String>,
     /// `DISCOBOT_DATA_DIR`, default `/.data`: the agent's own state (threads under `threads/`).
     pub data_dir: PathBuf,
+    /// `DISCOBOT_AGENT_CWD`: the working copy the agent, its tools and the file routes work
+    /// in; `None` means `{data_dir}/workspace` (see [`AgentConfig::work_dir`]).
+    pub work_dir: Option<PathBuf>,
 }
 
 /// A configuration value the agent cannot start with.
@@ -39,12 +46,21 @@ impl Default for AgentConfig {
             port: 3002,
             secret_hash: None,
             workspace: PathBuf::from("/.workspace"),
+            workspace_commit: None,
             data_dir: PathBuf::from("/.data"),
+            work_dir: None,
         }
     }
 }
 
 impl AgentConfig {
+    /// The working copy: `DISCOBOT_AGENT_CWD`, else `{data_dir}/workspace`.
+    pub fn work_dir(&self) -> PathBuf {
+        self.work_dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("workspace"))
+    }
+
     /// The configuration from the process environment.
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_vars(|name| std::env::var(name).ok())
@@ -67,8 +83,14 @@ impl AgentConfig {
         if let Some(workspace) = var("WORKSPACE_ORIGIN_PATH") {
             config.workspace = PathBuf::from(workspace);
         }
+        if let Some(commit) = var("WORKSPACE_COMMIT") {
+            config.workspace_commit = Some(commit.trim().to_owned());
+        }
         if let Some(data_dir) = var("DISCOBOT_DATA_DIR") {
             config.data_dir = PathBuf::from(data_dir);
+        }
+        if let Some(work_dir) = var("DISCOBOT_AGENT_CWD") {
+            config.work_dir = Some(PathBuf::from(work_dir));
         }
         Ok(config)
     }
@@ -96,6 +118,10 @@ mod tests {
         assert_eq!(config.secret_hash, None);
         assert_eq!(config.workspace, PathBuf::from("/.workspace"));
         assert_eq!(config.data_dir, PathBuf::from("/.data"));
+        assert_eq!(config.workspace_commit, None);
+        assert_eq!(config.work_dir(), PathBuf::from("/.data/workspace"));
+        let moved = from(&[("DISCOBOT_DATA_DIR", "/tmp/data")]).unwrap();
+        assert_eq!(moved.work_dir(), PathBuf::from("/tmp/data/workspace"));
     }
 
     #[test]
@@ -107,8 +133,12 @@ mod tests {
             ("DISCOBOT_SECRET", &hash),
             ("WORKSPACE_ORIGIN_PATH", "/tmp/ws"),
             ("DISCOBOT_DATA_DIR", "/tmp/data"),
+            ("DISCOBOT_AGENT_CWD", "/tmp/cwd"),
+            ("WORKSPACE_COMMIT", "abc123"),
         ])
         .unwrap();
+        assert_eq!(config.work_dir(), PathBuf::from("/tmp/cwd"));
+        assert_eq!(config.workspace_commit.as_deref(), Some("abc123"));
         assert_eq!(config.host.to_string(), "127.0.0.1");
         assert_eq!(config.port, 4100);
         assert_eq!(config.secret_hash.as_deref(), Some(hash.as_str()));

@@ -1,11 +1,15 @@
-//! The in-sandbox agent as a library: configuration, the agent API router, threads on disk,
-//! the chat runtime and its stream, and `serve`.
+//! The in-sandbox agent as a library: configuration, the working copy, the agent API router,
+//! threads on disk, the chat runtime and its stream, files, diff and commits, and `serve`.
 #![doc = include_str!("../README.md")]
 
 mod auth;
 mod chat;
+mod commands;
+mod commits;
 mod config;
 pub mod credentials;
+mod diff;
+mod files;
 mod history;
 pub mod llm;
 pub mod model;
@@ -14,6 +18,7 @@ pub mod store;
 mod threads;
 mod tools;
 mod user;
+pub mod workspace;
 
 use std::future::Future;
 
@@ -36,11 +41,23 @@ pub async fn serve(
     config: AgentConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
+    // Before serving: a tool or file route must never see a half-made working copy. A failure
+    // does not stop the agent (its health and threads still work); the file and git routes
+    // then answer with the reason.
+    if let Err(err) = workspace::prepare(&config).await {
+        tracing::error!(
+            origin = %config.workspace.display(),
+            work_dir = %config.work_dir().display(),
+            %err,
+            "the working copy is unavailable"
+        );
+    }
     let state = AgentState::new(&config)?;
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(
             %addr,
-            workspace = %config.workspace.display(),
+            origin = %config.workspace.display(),
+            work_dir = %config.work_dir().display(),
             data_dir = %config.data_dir.display(),
             "agent API listening"
         );

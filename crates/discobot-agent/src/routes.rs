@@ -18,7 +18,7 @@ use crate::credentials::Credentials;
 use crate::llm::Providers;
 use crate::model::ModelClient;
 use crate::store::ThreadStore;
-use crate::threads;
+use crate::{commits, diff, files, threads};
 
 /// What the environment does not configure: the model behind the chat and the stream's idle
 /// ping interval.
@@ -47,7 +47,12 @@ pub struct AgentState {
 #[derive(Debug)]
 struct Inner {
     secret: Option<SecretHash>,
-    workspace: PathBuf,
+    /// The working copy (`AgentConfig::work_dir`).
+    work_dir: PathBuf,
+    /// The read-only origin it was cloned from.
+    origin: PathBuf,
+    /// `WORKSPACE_COMMIT`, a fallback for the diff base.
+    workspace_commit: Option<String>,
     chat: Arc<Chat>,
     /// The latest credentials and git identity headers (memory only).
     credentials: Credentials,
@@ -95,7 +100,9 @@ impl AgentState {
         Ok(Self {
             inner: Arc::new(Inner {
                 secret,
-                workspace: config.workspace.clone(),
+                work_dir: config.work_dir(),
+                origin: config.workspace.clone(),
+                workspace_commit: config.workspace_commit.clone(),
                 chat: Arc::new(chat),
                 credentials,
                 ping_interval: options.ping_interval,
@@ -133,14 +140,25 @@ impl AgentState {
         self.inner.secret.as_ref()
     }
 
-    /// The workspace root the agent works in.
+    /// The working copy the agent, its tools and the file routes work in (a clone of the
+    /// origin, see `workspace::prepare`).
     pub fn workspace(&self) -> &Path {
-        &self.inner.workspace
+        &self.inner.work_dir
+    }
+
+    /// The read-only origin the working copy was cloned from (`WORKSPACE_ORIGIN_PATH`).
+    pub fn origin(&self) -> &Path {
+        &self.inner.origin
+    }
+
+    /// `WORKSPACE_COMMIT`, when set.
+    pub(crate) fn workspace_commit(&self) -> Option<&str> {
+        self.inner.workspace_commit.as_deref()
     }
 }
 
-/// The agent API: `GET /` and `GET /health` (public); `GET /user`, the thread routes and the
-/// chat routes (bearer secret); JSON 404/405 for everything else.
+/// The agent API: `GET /` and `GET /health` (public); `GET /user`, the thread, chat, file,
+/// diff and commit routes (bearer secret); JSON 404/405 for everything else.
 pub fn router(state: AgentState) -> Router {
     Router::new()
         .route("/", get(root))
@@ -172,6 +190,14 @@ pub fn router(state: AgentState) -> Router {
             "/threads/{id}/chat/answer/{question_id}",
             post(threads::answer),
         )
+        .route("/files", get(files::list))
+        .route("/files/search", get(files::search))
+        .route("/files/read", get(files::read))
+        .route("/files/write", post(files::write))
+        .route("/files/delete", post(files::delete))
+        .route("/files/rename", post(files::rename))
+        .route("/diff", get(diff::diff))
+        .route("/commits", get(commits::commits))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         // Inside the bearer check: only an authenticated caller can replace the credentials.
