@@ -14,4 +14,5 @@ mod projects;
 mod replicas;
 mod sandbox;
 mod sessions;
+mod workspace_git;
 mod workspaces;
