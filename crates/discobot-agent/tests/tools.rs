@@ -685,3 +685,66 @@ async fn a_later_turn_sees_earlier_tool_calls_reasoning_and_signatures() {
         ]
     );
 }
+
+#[tokio::test]
+async fn bash_sees_only_the_agent_visible_credentials_and_the_model_sees_all() {
+    let agent = Agent::new();
+    agent.model.push([call(
+        "b1",
+        "Bash",
+        json!({"command": "echo \"visible=$TOOL_TOKEN hidden=${MODEL_KEY:-unset}\""}),
+    )]);
+    let credentials = json!([
+        {"envVar": "TOOL_TOKEN", "value": "tool-secret", "provider": "github", "authType": "api_key", "agentVisible": true},
+        {"envVar": "MODEL_KEY", "value": "model-secret", "provider": "anthropic", "authType": "api_key", "agentVisible": false}
+    ]);
+    let body = json!({"messages": [UiMessage::text("u1", Role::User, "go")]});
+    let request = Request::builder()
+        .method(Method::POST)
+        .uri("/threads/t/chat")
+        .header(header::CONTENT_TYPE, "application/json")
+        .header("x-discobot-credentials", credentials.to_string())
+        .body(Body::from(body.to_string()))
+        .unwrap();
+    let response = router(agent.state.clone()).oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    agent.wait_idle("t").await;
+
+    let (output, is_error) = agent.model.result("b1");
+    assert!(!is_error);
+    assert_eq!(output, "visible=tool-secret hidden=unset\n\nExit code: 0");
+    let requests = agent.model.requests();
+    assert_eq!(requests[0].credentials["MODEL_KEY"], "model-secret");
+    assert_eq!(requests[0].credentials["TOOL_TOKEN"], "tool-secret");
+    // Nothing reached the agent's own environment.
+    assert!(std::env::var("TOOL_TOKEN").is_err());
+}
+
+#[tokio::test]
+async fn slash_commands_bypass_the_model() {
+    let agent = Agent::new();
+    // Not a git repository: the command fails, and says so as the turn's error.
+    let body = json!({"messages": [UiMessage::text("u1", Role::User, "/discobot-commit abc123")]});
+    let (status, _) = agent
+        .call(Method::POST, "/threads/t/chat", Some(body))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    agent.wait_idle("t").await;
+    assert!(agent.model.requests().is_empty());
+    let (_, thread) = agent.call(Method::GET, "/threads/t", None).await;
+    assert!(
+        thread["errorMessage"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
+        "{thread}"
+    );
+
+    // Any other text goes to the model.
+    let body = json!({"messages": [UiMessage::text("u2", Role::User, "/discobot-commitment")]});
+    let (status, _) = agent
+        .call(Method::POST, "/threads/t2/chat", Some(body))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    agent.wait_idle("t2").await;
+    assert_eq!(agent.model.requests().len(), 1);
+}
