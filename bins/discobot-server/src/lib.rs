@@ -116,6 +116,8 @@ impl Server {
             sandbox,
             event_notifier: broker.clone(),
             job_waker: Arc::new(wakeup.clone()),
+            agent: Arc::new(discobot_chat_proxy::AgentClient::default()),
+            sleeper: Arc::new(TokioSleeper),
         };
         let app = Arc::new(App::new(
             ports,
@@ -476,6 +478,16 @@ async fn check_key_and_import_credentials(
 }
 
 /// Completes on SIGINT or SIGTERM.
+/// The use cases' timer (core has no runtime of its own).
+struct TokioSleeper;
+
+#[async_trait::async_trait]
+impl discobot_core::ports::Sleeper for TokioSleeper {
+    async fn sleep(&self, duration: Duration) {
+        tokio::time::sleep(duration).await;
+    }
+}
+
 pub async fn shutdown_signal() {
     let interrupt = tokio::signal::ctrl_c();
     #[cfg(unix)]

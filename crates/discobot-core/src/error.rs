@@ -34,6 +34,9 @@ pub enum ErrorKind {
 pub struct Error {
     pub kind: ErrorKind,
     pub message: String,
+    /// Extra fields of the error answer besides `error` (e.g. the `completionId` of a chat
+    /// conflict); `None` for nearly every error.
+    pub details: Option<Box<serde_json::Map<String, serde_json::Value>>>,
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -43,6 +46,7 @@ impl Error {
         Error {
             kind,
             message: message.into(),
+            details: None,
         }
     }
     pub fn invalid(message: impl Into<String>) -> Self {
@@ -75,6 +79,15 @@ impl Error {
         Error {
             kind: self.kind,
             message: format!("{what}: {}", self.message),
+            details: self.details,
         }
+    }
+
+    /// Adds fields to the error answer (`error` itself cannot be overridden).
+    pub fn with_details(mut self, details: serde_json::Map<String, serde_json::Value>) -> Self {
+        if !details.is_empty() {
+            self.details = Some(Box::new(details));
+        }
+        self
     }
 }

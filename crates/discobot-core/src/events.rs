@@ -40,6 +40,12 @@ pub enum EventPayload {
         workspace_id: WorkspaceId,
         status: String,
     },
+    /// The chat stream relayed a thread's new name (`data-thread-update`).
+    ThreadUpdated {
+        session_id: SessionId,
+        thread_id: String,
+        name: Option<String>,
+    },
     /// Not upstream: a workspace row was deleted.
     WorkspaceDeleted { workspace_id: WorkspaceId },
     /// Not upstream: the project was renamed or is about to be deleted.
@@ -70,6 +76,7 @@ impl EventPayload {
         match self {
             EventPayload::SessionUpdated { .. } => "session_updated",
             EventPayload::WorkspaceUpdated { .. } => "workspace_updated",
+            EventPayload::ThreadUpdated { .. } => "thread_updated",
             EventPayload::WorkspaceDeleted { .. } => "workspace_deleted",
             EventPayload::ProjectUpdated { .. } => "project_updated",
             EventPayload::JobCompleted { .. } => "job_completed",
@@ -96,6 +103,17 @@ impl EventPayload {
                 status,
             } => {
                 json!({"workspaceId": workspace_id.as_str(), "status": status})
+            }
+            EventPayload::ThreadUpdated {
+                session_id,
+                thread_id,
+                name,
+            } => {
+                let mut data = json!({"sessionId": session_id.as_str(), "threadId": thread_id});
+                if let Some(name) = name {
+                    data["name"] = json!(name);
+                }
+                data
             }
             EventPayload::WorkspaceDeleted { workspace_id } => {
                 json!({"workspaceId": workspace_id.as_str()})

@@ -17,7 +17,7 @@ use crate::git::{Branch, Commit, DiffQuery, FileDiff, FileEntry, GitStatus, NewC
 use crate::ids::{CredentialId, JobId, ProjectId, SessionId, UserId, WorkspaceId};
 use crate::jobs::{Job, JobOutcome, NewJob};
 use crate::model::{
-    DirSuggestion, Invitation, Member, MemberWithUser, PathCheck, Preference, Project, Session,
+    CommitStatus, DirSuggestion, Invitation, Member, MemberWithUser, PathCheck, Preference, Project, Session,
     SessionStatus, TerminalHistoryEntry, User, Workspace, WorkspaceStatus,
 };
 use crate::replay::{ReplayBundle, ReplayOutcome};
@@ -114,6 +114,15 @@ pub trait SessionRepo: Send + Sync {
         status: SessionStatus,
         error: Option<&str>,
         force: bool,
+        now: DateTime<Utc>,
+    ) -> Result<bool>;
+    /// Sets the commit status and error (`None` clears them to ""), unless the session is
+    /// gone. Returns whether it wrote.
+    async fn set_commit_status(
+        &self,
+        id: &SessionId,
+        status: Option<CommitStatus>,
+        error: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<bool>;
     /// Soft-deletes the session and removes its terminal history.
@@ -258,15 +267,6 @@ pub trait GitPort: Send + Sync {
     /// touched path changed on the host (in `HEAD`, the index or the working tree) fails
     /// with `Conflict` before anything is written.
     async fn apply_replay(&self, repo: &Path, bundle: &ReplayBundle) -> Result<ReplayOutcome>;
-}
-
-/// The state of a sandbox provider, as `GET /api/status` and the providers routes show.
-#[derive(Clone, Debug, PartialEq)]
-pub struct ProviderStatus {
-    pub available: bool,
-    /// `ready | building | downloading | failed | not_available`
-    pub state: String,
-    pub message: Option<String>,
 
     // Workspace git (routes #38–#48). `repo` is a working tree; paths are repo-relative and
     // an adapter refuses any that leave it (`..`, absolute, `.git/…`, through a symlink).
@@ -300,6 +300,15 @@ pub struct ProviderStatus {
     /// Commits reachable from `reference` (default `HEAD`), newest first, at most `limit`.
     async fn git_log(&self, repo: &Path, reference: Option<&str>, limit: usize)
     -> Result<Vec<Commit>>;
+}
+
+/// The state of a sandbox provider, as `GET /api/status` and the providers routes show.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ProviderStatus {
+    pub available: bool,
+    /// `ready | building | downloading | failed | not_available`
+    pub state: String,
+    pub message: Option<String>,
 }
 
 /// The lifecycle state of a sandbox as its provider sees it.
@@ -690,4 +699,11 @@ pub trait AgentPort: Send + Sync {
         endpoint: &AgentEndpoint,
         request: AgentRequest,
     ) -> Result<Box<dyn AgentEventStream>>;
+}
+
+/// Waits; the use cases have no runtime of their own (core spawns and sleeps nothing), so
+/// the binary lends them its timer for the few waits they need (a sandbox becoming ready).
+#[async_trait]
+pub trait Sleeper: Send + Sync {
+    async fn sleep(&self, duration: std::time::Duration);
 }

@@ -11,6 +11,9 @@ use discobot_core::secrets::Secret;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+mod chat;
+pub use chat::*;
+
 /// RFC 3339 with as many fractional digits as needed (Go's `RFC3339Nano`), to the
 /// microsecond: the databases keep microseconds, so a time answered right after a write is
 /// the same as the one read back later.

@@ -44,13 +44,19 @@ pub fn status_for(kind: ErrorKind) -> StatusCode {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = status_for(self.0.kind);
-        let message = if self.0.kind == ErrorKind::Internal {
+        if self.0.kind == ErrorKind::Internal {
             tracing::error!(error = %self.0.message, "internal error");
-            "internal server error".to_owned()
-        } else {
-            self.0.message
-        };
-        error_response(status, &message)
+            return error_response(status, "internal server error");
+        }
+        match self.0.details {
+            // A few errors carry more than their text (a chat conflict's `completionId`).
+            Some(details) => {
+                let mut body = *details;
+                body.insert("error".into(), json!(self.0.message));
+                (status, Json(serde_json::Value::Object(body))).into_response()
+            }
+            None => error_response(status, &self.0.message),
+        }
     }
 }
 

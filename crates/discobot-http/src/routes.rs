@@ -10,8 +10,8 @@ use schemars::{JsonSchema, Schema, SchemaGenerator};
 
 use crate::dto::*;
 use crate::handlers::{
-    credentials, events, members, meta, preferences, projects, sessions, terminal, workspace_git,
-    workspaces,
+    chat, credentials, events, members, meta, preferences, projects, session_files, sessions,
+    terminal, workspace_git, workspaces,
 };
 use crate::middleware::require_member;
 use crate::state::AppState;
@@ -827,14 +827,19 @@ fn build(state: Option<AppState>) -> (Vec<RouteSpec>, Router<AppState>) {
         .response::<CreateSessionResponse>(),
         sessions::create_session,
     );
-    t.planned(spec(
-        Post,
-        p!("/sessions/{sessionId}/threads/{threadId}/chat"),
-        "Chat",
-        "Chat",
-        "Send a message (creates the session when new)",
-        Member,
-    ));
+    t.add(
+        spec(
+            Post,
+            p!("/sessions/{sessionId}/threads/{threadId}/chat"),
+            "Chat",
+            "Chat",
+            "Send a message (creates the session when new)",
+            Member,
+        )
+        .request::<ChatRequest>()
+        .response::<ChatResponse>(),
+        chat::chat,
+    );
     t.add(
         spec(
             Get,
@@ -888,6 +893,7 @@ fn build(state: Option<AppState>) -> (Vec<RouteSpec>, Router<AppState>) {
     for (method, suffix, handler, group, description) in SESSION_PLANNED {
         t.planned(spec(*method, suffix, handler, group, description, Member));
     }
+    session_agent_routes(&mut t);
     t.add(
         spec(
             Get,
@@ -960,13 +966,26 @@ fn build(state: Option<AppState>) -> (Vec<RouteSpec>, Router<AppState>) {
     t.add(
         spec(
             Get,
+            p!("/sessions/{sessionId}/models"),
+            "GetSessionModels",
+            "Sessions",
+            "Models available to the session (the agent's, else the project's)",
+            Member,
+        )
+        .response::<SessionModelsResponse>(),
+        chat::session_models,
+    );
+    t.add(
+        spec(
+            Get,
             p!("/auth-providers"),
             "GetAuthProviders",
             "Other",
             "Credential providers the UI can offer",
             Member,
-        ),
-        meta::auth_providers,
+        )
+        .response::<AuthProvidersResponse>(),
+        chat::auth_providers,
     );
     t.add(
         spec(
@@ -1085,132 +1104,6 @@ const SESSION_PLANNED: &[(Method, &str, &str, &str, &str)] = &[
         "Sessions",
         "Rebase the session's work onto the workspace HEAD (asynchronous)",
     ),
-    (
-        Method::Get,
-        p!("/sessions/{sessionId}/files"),
-        "ListSessionFiles",
-        "Files",
-        "List a directory of the session's workspace",
-    ),
-    (
-        Method::Get,
-        p!("/sessions/{sessionId}/files/search"),
-        "SearchSessionFiles",
-        "Files",
-        "Fuzzy file search",
-    ),
-    (
-        Method::Get,
-        p!("/sessions/{sessionId}/files/read"),
-        "ReadSessionFile",
-        "Files",
-        "Read a file",
-    ),
-    (
-        Method::Put,
-        p!("/sessions/{sessionId}/files/write"),
-        "WriteSessionFile",
-        "Files",
-        "Write a file",
-    ),
-    (
-        Method::Post,
-        p!("/sessions/{sessionId}/files/delete"),
-        "DeleteSessionFile",
-        "Files",
-        "Delete a file",
-    ),
-    (
-        Method::Post,
-        p!("/sessions/{sessionId}/files/rename"),
-        "RenameSessionFile",
-        "Files",
-        "Rename a file",
-    ),
-    (
-        Method::Get,
-        p!("/sessions/{sessionId}/diff"),
-        "GetSessionDiff",
-        "Files",
-        "Diff of the session's work",
-    ),
-    (
-        Method::Get,
-        p!("/sessions/{sessionId}/threads"),
-        "ListThreads",
-        "Threads",
-        "Chat threads of the session",
-    ),
-    (
-        Method::Post,
-        p!("/sessions/{sessionId}/threads"),
-        "CreateThread",
-        "Threads",
-        "Create a thread",
-    ),
-    (
-        Method::Get,
-        p!("/sessions/{sessionId}/threads/{threadId}"),
-        "GetThread",
-        "Threads",
-        "One thread",
-    ),
-    (
-        Method::Put,
-        p!("/sessions/{sessionId}/threads/{threadId}"),
-        "UpdateThread",
-        "Threads",
-        "Update a thread",
-    ),
-    (
-        Method::Patch,
-        p!("/sessions/{sessionId}/threads/{threadId}"),
-        "UpdateThread",
-        "Threads",
-        "Update a thread",
-    ),
-    (
-        Method::Delete,
-        p!("/sessions/{sessionId}/threads/{threadId}"),
-        "DeleteThread",
-        "Threads",
-        "Delete a thread",
-    ),
-    (
-        Method::Delete,
-        p!("/sessions/{sessionId}/threads/{threadId}/queue/{queueId}"),
-        "DeleteQueuedPrompt",
-        "Threads",
-        "Drop a queued prompt",
-    ),
-    (
-        Method::Get,
-        p!("/sessions/{sessionId}/threads/{threadId}/stream"),
-        "ChatStream",
-        "Chat",
-        "Resumable chat stream (SSE)",
-    ),
-    (
-        Method::Post,
-        p!("/sessions/{sessionId}/threads/{threadId}/cancel"),
-        "ChatCancel",
-        "Chat",
-        "Cancel the running turn",
-    ),
-    (
-        Method::Get,
-        p!("/sessions/{sessionId}/threads/{threadId}/question/{questionId}"),
-        "ChatQuestion",
-        "Chat",
-        "A pending question of the agent",
-    ),
-    (
-        Method::Post,
-        p!("/sessions/{sessionId}/threads/{threadId}/answer/{questionId}"),
-        "ChatAnswer",
-        "Chat",
-        "Answer the agent's question",
-    ),
 ];
 
 const SESSION_PLANNED_LATE: &[(Method, &str, &str, &str, &str)] = &[
@@ -1269,13 +1162,6 @@ const SESSION_PLANNED_LATE: &[(Method, &str, &str, &str, &str)] = &[
         "GetServiceOutput",
         "Services",
         "Service output (SSE)",
-    ),
-    (
-        Method::Get,
-        p!("/sessions/{sessionId}/models"),
-        "GetSessionModels",
-        "Sessions",
-        "Models available to the session",
     ),
 ];
 
@@ -1353,3 +1239,239 @@ const CREDENTIALS_PLANNED: &[(Method, &str, &str, &str)] = &[
         "State of the Codex loopback callback",
     ),
 ];
+
+/// The routes forwarded to a session's agent (files, diff, threads, chat stream and turn
+/// control), in upstream's registration order.
+fn session_agent_routes(t: &mut Table) {
+    use Guard::Member;
+    use Method::{Delete, Get, Patch, Post, Put};
+    t.add(
+        spec(
+            Get,
+            p!("/sessions/{sessionId}/files"),
+            "ListSessionFiles",
+            "Files",
+            "List a directory of the session's workspace",
+            Member,
+        )
+        .query(&[
+            ("path", "directory (default .)"),
+            ("hidden", "true to list dotfiles"),
+        ])
+        .response::<FileListResponse>(),
+        session_files::list_files,
+    );
+    t.add(
+        spec(
+            Get,
+            p!("/sessions/{sessionId}/files/search"),
+            "SearchSessionFiles",
+            "Files",
+            "Fuzzy file search",
+            Member,
+        )
+        .query(&[
+            ("q", "query"),
+            ("limit", "maximum results (default 50, at most 200)"),
+        ])
+        .response::<FileSearchResponse>(),
+        session_files::search_files,
+    );
+    t.add(
+        spec(
+            Get,
+            p!("/sessions/{sessionId}/files/read"),
+            "ReadSessionFile",
+            "Files",
+            "Read a file (fromBase: as it was at the session's base commit)",
+            Member,
+        )
+        .query(&[
+            ("path", "file path (required)"),
+            ("fromBase", "true to read the base commit"),
+        ])
+        .response::<FileReadResponse>(),
+        session_files::read_file,
+    );
+    t.add(
+        spec(
+            Put,
+            p!("/sessions/{sessionId}/files/write"),
+            "WriteSessionFile",
+            "Files",
+            "Write a file",
+            Member,
+        )
+        .request::<WriteFileRequest>()
+        .response::<FileWriteResponse>(),
+        session_files::write_file,
+    );
+    t.add(
+        spec(
+            Post,
+            p!("/sessions/{sessionId}/files/delete"),
+            "DeleteSessionFile",
+            "Files",
+            "Delete a file",
+            Member,
+        )
+        .request::<DeleteFileRequest>()
+        .response::<FileDeleteResponse>(),
+        session_files::delete_file,
+    );
+    t.add(
+        spec(
+            Post,
+            p!("/sessions/{sessionId}/files/rename"),
+            "RenameSessionFile",
+            "Files",
+            "Rename a file",
+            Member,
+        )
+        .request::<RenameFileRequest>()
+        .response::<RenameFileRequest>(),
+        session_files::rename_file,
+    );
+    t.add(
+        spec(
+            Get,
+            p!("/sessions/{sessionId}/diff"),
+            "GetSessionDiff",
+            "Files",
+            "Diff of the session's work",
+            Member,
+        )
+        .query(&[
+            ("path", "one file"),
+            ("format", "files: paths and statuses only"),
+        ])
+        .response::<DiffResponse>(),
+        session_files::diff,
+    );
+    t.add(
+        spec(
+            Get,
+            p!("/sessions/{sessionId}/threads"),
+            "ListThreads",
+            "Threads",
+            "Chat threads of the session",
+            Member,
+        )
+        .response::<ThreadsResponse>(),
+        chat::list_threads,
+    );
+    t.add(
+        spec(
+            Post,
+            p!("/sessions/{sessionId}/threads"),
+            "CreateThread",
+            "Threads",
+            "Create a thread",
+            Member,
+        )
+        .request::<CreateThreadRequest>()
+        .response::<ThreadDto>()
+        .created(),
+        chat::create_thread,
+    );
+    t.add(
+        spec(
+            Get,
+            p!("/sessions/{sessionId}/threads/{threadId}"),
+            "GetThread",
+            "Threads",
+            "One thread",
+            Member,
+        )
+        .response::<ThreadDto>(),
+        chat::get_thread,
+    );
+    for method in [Put, Patch] {
+        t.add(
+            spec(
+                method,
+                p!("/sessions/{sessionId}/threads/{threadId}"),
+                "UpdateThread",
+                "Threads",
+                "Rename a thread",
+                Member,
+            )
+            .request::<UpdateThreadRequest>()
+            .response::<ThreadDto>(),
+            chat::update_thread,
+        );
+    }
+    t.add(
+        spec(
+            Delete,
+            p!("/sessions/{sessionId}/threads/{threadId}"),
+            "DeleteThread",
+            "Threads",
+            "Delete a thread (cancels its running turn)",
+            Member,
+        )
+        .response::<SuccessResponse>(),
+        chat::delete_thread,
+    );
+    t.add(
+        spec(
+            Delete,
+            p!("/sessions/{sessionId}/threads/{threadId}/queue/{queueId}"),
+            "DeleteQueuedPrompt",
+            "Threads",
+            "Drop a queued prompt",
+            Member,
+        )
+        .response::<SuccessResponse>(),
+        chat::delete_queued_prompt,
+    );
+    t.add(
+        spec(
+            Get,
+            p!("/sessions/{sessionId}/threads/{threadId}/stream"),
+            "ChatStream",
+            "Chat",
+            "Resumable chat stream (SSE; Last-Event-ID resumes)",
+            Member,
+        )
+        .streaming(),
+        chat::chat_stream,
+    );
+    t.add(
+        spec(
+            Post,
+            p!("/sessions/{sessionId}/threads/{threadId}/cancel"),
+            "ChatCancel",
+            "Chat",
+            "Cancel the running turn",
+            Member,
+        )
+        .response::<ChatCancelResponse>(),
+        chat::chat_cancel,
+    );
+    t.add(
+        spec(
+            Get,
+            p!("/sessions/{sessionId}/threads/{threadId}/question/{questionId}"),
+            "ChatQuestion",
+            "Chat",
+            "A pending question of the agent",
+            Member,
+        )
+        .response::<PendingQuestionResponse>(),
+        chat::chat_question,
+    );
+    t.add(
+        spec(
+            Post,
+            p!("/sessions/{sessionId}/threads/{threadId}/answer/{questionId}"),
+            "ChatAnswer",
+            "Chat",
+            "Answer the agent's question",
+            Member,
+        )
+        .request::<ChatAnswerRequest>()
+        .response::<SuccessResponse>(),
+        chat::chat_answer,
+    );
+}

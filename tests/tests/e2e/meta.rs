@@ -474,7 +474,7 @@ async fn project_side_routes(server: &TestServer) {
     let reply = server
         .send(
             Method::GET,
-            &format!("{LOCAL}/sessions/side/threads"),
+            &format!("{LOCAL}/sessions/side/hooks/status"),
             Body::None,
         )
         .await;

@@ -3,6 +3,8 @@
 //! Handlers call exactly one `App` method; the method checks access, validates input,
 //! talks to the ports and announces every state change as a project event.
 
+mod agent;
+mod chat;
 mod credentials;
 pub mod jobs;
 mod lifecycle;
@@ -11,9 +13,9 @@ mod preferences;
 mod projects;
 pub use projects::EventCursor;
 mod sessions;
+mod workspace_git;
 mod workspaces;
 
-mod workspace_git;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,23 +23,25 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
+pub use chat::{ChatInput, ChatStarted, ChatStream, ChatStreamItem, SessionFileRead};
 pub use credentials::{
     AssignmentInput, CredentialInfo, CredentialInput, EnvVarInput, KeyCheck, McpTokenInput,
     SessionCredentialView,
 };
 pub use members::NewInvitation;
 pub use sessions::{SessionPatch, VersionedSessions, WorkspaceView};
+pub use workspace_git::{DEFAULT_LOG_LIMIT, WorkspaceFile};
 pub use workspaces::{NewWorkspace, WorkspacePatch, WorkspaceValidation};
 
 use crate::error::{Error, ErrorKind, Result};
-pub use workspace_git::{DEFAULT_LOG_LIMIT, WorkspaceFile};
 use crate::events::{EventPayload, NewEvent, event_id_for};
 use crate::ids::{ProjectId, UserId};
 use crate::jobs::{JobType, NewJob};
 use crate::model::{Member, Role};
 use crate::ports::{
-    CredentialRepo, EventLog, EventNotifier, GitPort, JobQueue, JobWaker, MemberRepo,
-    PreferenceRepo, ProjectRepo, SandboxPort, SessionRepo, SettingsRepo, UserRepo, WorkspaceRepo,
+    AgentPort, CredentialRepo, EventLog, EventNotifier, GitPort, JobQueue, JobWaker, MemberRepo,
+    PreferenceRepo, ProjectRepo, SandboxPort, SessionRepo, SettingsRepo, Sleeper, UserRepo,
+    WorkspaceRepo,
 };
 use crate::secrets::Sealer;
 
@@ -58,6 +62,9 @@ pub struct Ports {
     pub sandbox: Arc<dyn SandboxPort>,
     pub event_notifier: Arc<dyn EventNotifier>,
     pub job_waker: Arc<dyn JobWaker>,
+    /// The sessions' agents (chat, threads, files, diff).
+    pub agent: Arc<dyn AgentPort>,
+    pub sleeper: Arc<dyn Sleeper>,
 }
 
 /// Settings of the use-case layer.

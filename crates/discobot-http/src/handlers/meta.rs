@@ -225,10 +225,6 @@ pub(crate) async fn project_models(
     }))
 }
 
-pub(crate) async fn auth_providers(Access(_access): Access) -> Json<Value> {
-    Json(json!({"authProviders": []}))
-}
-
 async fn provider_json(state: &AppState) -> Value {
     let status = state.app().sandbox().status().await;
     let mut value = json!({"available": status.available, "state": status.state});

@@ -209,6 +209,31 @@ impl SessionRepo for Store {
         Ok(result.rows_affected == 1)
     }
 
+    async fn set_commit_status(
+        &self,
+        id: &SessionId,
+        status: Option<CommitStatus>,
+        error: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let result = sessions::Entity::update_many()
+            .col_expr(
+                sessions::Column::CommitStatus,
+                Expr::value(status.map_or("", |s| s.as_str()).to_owned()),
+            )
+            .col_expr(
+                sessions::Column::CommitError,
+                Expr::value(error.map(str::to_owned)),
+            )
+            .col_expr(sessions::Column::UpdatedAt, Expr::value(ts(now)))
+            .filter(sessions::Column::Id.eq(id.as_str()))
+            .filter(sessions::Column::DeletedAt.is_null())
+            .exec(&self.writer)
+            .await
+            .db()?;
+        Ok(result.rows_affected == 1)
+    }
+
     async fn soft_delete_session(&self, id: &SessionId, now: DateTime<Utc>) -> Result<()> {
         let now = ts(now);
         let txn = self.writer.begin().await.db()?;
