@@ -383,11 +383,11 @@ fn dockerfile(base: &str, install_tools: bool) -> String {
     }
     // Root for now: the sandbox user comes with the terminal and the agent's tools.
     file.push_str(&format!(
-        "RUN mkdir -p /.workspace /.data\n\
+        "RUN mkdir -p /.workspace /.data/workspace\n\
          COPY {AGENT_BIN} {AGENT_PATH}\n\
          LABEL {SANDBOX_LABEL} io.discobot.version={VERSION}\n\
          EXPOSE {AGENT_PORT}\n\
-         WORKDIR /.workspace\n\
+         WORKDIR /.data/workspace\n\
          CMD [\"{AGENT_PATH}\"]\n"
     ));
     file
@@ -547,7 +547,7 @@ mod tests {
             "COPY discobot-agent /usr/local/bin/discobot-agent",
             "LABEL io.discobot.sandbox-image=true",
             "EXPOSE 3002",
-            "WORKDIR /.workspace",
+            "WORKDIR /.data/workspace",
             r#"CMD ["/usr/local/bin/discobot-agent"]"#,
         ] {
             assert!(

@@ -62,7 +62,9 @@ async fn start(
         tty: true,
         user: request.user.clone(),
         env: Vec::new(),
-        working_dir: Some("/.workspace".into()),
+        // The agent's working copy (a clone of the read-only `/.workspace`), where the agent
+        // and its tools work too.
+        working_dir: Some("/.data/workspace".into()),
     };
     start_exec(docker, container, &request, env).await
 }

@@ -229,10 +229,10 @@ pub(crate) fn dockerfile(base: &str) -> String {
              (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
               git bash coreutils ca-certificates ripgrep procps && rm -rf /var/lib/apt/lists/*)\n\
          COPY discobot-agent /usr/local/bin/discobot-agent\n\
-         RUN mkdir -p /.workspace /.data\n\
+         RUN mkdir -p /.workspace /.data/workspace\n\
          LABEL io.discobot.sandbox-image=true\n\
          EXPOSE 3002\n\
-         WORKDIR /.workspace\n\
+         WORKDIR /.data/workspace\n\
          CMD [\"/usr/local/bin/discobot-agent\"]\n"
     )
 }

@@ -1,8 +1,10 @@
 //! The local provider: each session's agent is a child process of the server, started in the
 //! workspace folder on a free loopback port; commands and terminals run on the host.
 //!
-//! There is no isolation: the agent, `exec` and terminals run as the server's user, in the
-//! real workspace folder. It is the fallback for machines without Docker.
+//! There is no isolation: the agent, `exec` and terminals run as the server's user. The agent
+//! works in its own clone of the workspace folder (`<data dir>/<session id>/workspace`), where
+//! `exec` and terminals run too; the workspace folder itself is only read. It is the fallback
+//! for machines without Docker.
 
 use std::collections::{HashMap, VecDeque};
 use std::ffi::OsString;
@@ -81,7 +83,11 @@ struct Shared {
 
 /// One session's sandbox: the agent's current (or last) run and what it needs to restart.
 struct Sandbox {
+    /// The workspace folder: the agent's origin, which it clones and never writes.
     work_dir: PathBuf,
+    /// The agent's working copy (`DISCOBOT_AGENT_CWD`, `<data dir>/workspace`): where `exec`
+    /// and terminals run, so they see what the agent and its tools changed.
+    agent_cwd: PathBuf,
     /// The raw shared secret: the bearer token of the agent, which only gets its hash.
     secret: String,
     /// The session's variables, given to the agent, `exec` and terminals.
@@ -214,16 +220,23 @@ impl LocalProvider {
         if sandboxes.contains_key(&session.id) {
             return false;
         }
+        let data_dir = self.session_data_dir(&session.id);
+        let agent_cwd = data_dir.join("workspace");
         sandboxes.insert(
             session.id.clone(),
             Sandbox {
                 work_dir: work_dir.to_owned(),
+                agent_cwd: agent_cwd.clone(),
                 secret: secret::generate(),
                 env: {
                     let mut env = session_env(session, workspace, work_dir);
                     env.push((
                         "DISCOBOT_DATA_DIR".to_owned(),
-                        self.session_data_dir(&session.id).display().to_string(),
+                        data_dir.display().to_string(),
+                    ));
+                    env.push((
+                        "DISCOBOT_AGENT_CWD".to_owned(),
+                        agent_cwd.display().to_string(),
                     ));
                     env
                 },
@@ -454,7 +467,7 @@ impl LocalProvider {
         }
     }
 
-    /// The workspace folder and environment of a running sandbox.
+    /// The agent's working copy and the environment of a running sandbox.
     fn running(
         &self,
         session: &SessionId,
@@ -468,7 +481,7 @@ impl LocalProvider {
                 "the sandbox of session {session} is not running"
             )));
         }
-        Ok((sandbox.work_dir.clone(), sandbox.env.clone()))
+        Ok((sandbox.agent_cwd.clone(), sandbox.env.clone()))
     }
 }
 
@@ -847,7 +860,7 @@ impl TerminalHub for LocalProvider {
     }
 }
 
-/// A login shell on the host, in a PTY of its own, in the workspace folder.
+/// A login shell on the host, in a PTY of its own, in the agent's working copy.
 async fn start_host_shell(
     work_dir: PathBuf,
     env: Vec<(String, String)>,

@@ -13,26 +13,45 @@ use discobot_sandbox::{LOCAL_IMAGE, LocalConfig, LocalProvider};
 
 use super::{agent_binary, args, fixtures};
 
+/// Where the provider keeps each session's agent data (and working copy).
+fn local_data_dir() -> PathBuf {
+    std::env::temp_dir().join(format!("discobot-local-it-{}", std::process::id()))
+}
+
 fn provider_with(binary: Option<PathBuf>) -> Arc<LocalProvider> {
     LocalProvider::new(LocalConfig {
         agent_binary: binary,
         health_timeout: Duration::from_secs(30),
         reason: Some("testing".into()),
-        data_dir: std::env::temp_dir().join(format!("discobot-local-it-{}", std::process::id())),
+        data_dir: local_data_dir(),
     })
     .unwrap()
 }
 
-/// A temporary git repository with one file, and its resolved path.
+/// A temporary git repository with one committed file, and its resolved path.
 fn git_workspace() -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
-    let status = std::process::Command::new("git")
-        .args(["init", "-q"])
-        .current_dir(dir.path())
-        .status()
-        .expect("git");
-    assert!(status.success());
     std::fs::write(dir.path().join("hello.txt"), "from the host\n").unwrap();
+    for command in [
+        &["init", "-q"][..],
+        &["add", "hello.txt"],
+        &[
+            "-c",
+            "user.name=T",
+            "-c",
+            "user.email=t@localhost",
+            "commit",
+            "-qm",
+            "hello",
+        ],
+    ] {
+        let status = std::process::Command::new("git")
+            .args(command)
+            .current_dir(dir.path())
+            .status()
+            .expect("git");
+        assert!(status.success());
+    }
     let resolved = dir.path().canonicalize().unwrap();
     (dir, resolved)
 }
@@ -151,17 +170,37 @@ async fn local_sandbox_lifecycle() {
     assert!(environ.contains(&format!("DISCOBOT_SESSION_ID={}", session.id)));
     assert!(environ.contains(&format!("SESSION_ID={}", session.id)));
 
-    // Commands run on the host, in the workspace folder.
+    // Commands run on the host, in the agent's clone of the workspace folder.
+    let agent_cwd = local_data_dir()
+        .canonicalize()
+        .unwrap()
+        .join(session.id.as_str())
+        .join("workspace");
+    assert!(
+        environ.iter().any(|var| var
+            .strip_prefix("DISCOBOT_AGENT_CWD=")
+            .is_some_and(|dir| Path::new(dir).ends_with(format!("{}/workspace", session.id)))),
+        "{environ:?}"
+    );
     let output = provider.exec(&session.id, &args(&["pwd"])).await.unwrap();
     assert_eq!(
         String::from_utf8(output.stdout).unwrap(),
-        format!("{}\n", workspace_dir.display())
+        format!("{}\n", agent_cwd.display())
     );
     let output = provider
         .exec(&session.id, &args(&["cat", "hello.txt"]))
         .await
         .unwrap();
     assert_eq!(output.stdout, b"from the host\n");
+    provider
+        .exec(&session.id, &args(&["sh", "-c", "echo x > made-here.txt"]))
+        .await
+        .unwrap();
+    assert!(agent_cwd.join("made-here.txt").is_file());
+    assert!(
+        !workspace_dir.join("made-here.txt").exists(),
+        "the workspace folder is only read"
+    );
     let output = provider
         .exec(
             &session.id,
@@ -195,7 +234,7 @@ async fn local_sandbox_lifecycle() {
         .await
         .unwrap();
     // The typed line echoes unexpanded: only the command's output matches.
-    let expanded = format!("size=40 120 dir={}", workspace_dir.display());
+    let expanded = format!("size=40 120 dir={}", agent_cwd.display());
     read_until(&mut terminal, &expanded).await;
     drop(terminal);
     let mut terminal = terminals
