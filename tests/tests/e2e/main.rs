@@ -4,6 +4,7 @@
 //! for the `_postgres` variants, which need `DISCOBOT_TEST_DATABASE_URL`).
 
 mod bad_input;
+mod ai_sdk_client;
 mod common;
 mod credentials;
 mod events;
