@@ -3,8 +3,8 @@
 //! Each scenario runs against a fresh server (temporary data dir; a fresh PostgreSQL schema
 //! for the `_postgres` variants, which need `DISCOBOT_TEST_DATABASE_URL`).
 
-mod bad_input;
 mod ai_sdk_client;
+mod bad_input;
 mod common;
 mod credentials;
 mod events;
