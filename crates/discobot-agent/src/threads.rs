@@ -19,7 +19,7 @@ use serde::de::DeserializeOwned;
 
 use crate::chat::{ChatError, Hub, parse_event_id};
 use crate::routes::{AgentState, error};
-use crate::store::StoreError;
+use crate::store::{StoreError, valid_id};
 
 impl IntoResponse for StoreError {
     fn into_response(self) -> Response {
@@ -228,7 +228,10 @@ pub(crate) async fn answer(
     };
     let answers = request.answers.unwrap_or_default();
     if answers.is_empty() && request.credentials.is_none_or(|c| c.is_empty()) {
-        return error(StatusCode::BAD_REQUEST, "answers or credentials is required");
+        return error(
+            StatusCode::BAD_REQUEST,
+            "answers or credentials is required",
+        );
     }
     match state.chat().answer(&id, &question_id, answers) {
         Ok(true) => Json(SuccessResponse::ok()).into_response(),
@@ -269,7 +272,16 @@ pub(crate) async fn stream(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    if let Err(err) = state.chat().store().get(&id) {
+    // A client may open the stream of a thread before its first message (the UI does for a
+    // new session): the thread is created empty, as the first chat would create it.
+    let store = state.chat().store();
+    if valid_id(&id) && !store.exists(&id) {
+        match store.create(&id, None) {
+            Ok(_) | Err(StoreError::Exists) => {}
+            Err(err) => return err.into_response(),
+        }
+    }
+    if let Err(err) = store.get(&id) {
         return err.into_response();
     }
     let resume = headers

@@ -11,7 +11,7 @@ use schemars::{JsonSchema, Schema, SchemaGenerator};
 use crate::dto::*;
 use crate::handlers::{
     chat, credentials, events, members, meta, preferences, projects, session_files, sessions,
-    terminal, workspace_git, workspaces,
+    terminal, workspace_git, workspaces, ws,
 };
 use crate::middleware::require_member;
 use crate::state::AppState;
@@ -419,14 +419,17 @@ fn build(state: Option<AppState>) -> (Vec<RouteSpec>, Router<AppState>) {
         .streaming(),
         events::events,
     );
-    t.planned(spec(
-        Get,
-        p!("/ws"),
-        "ChatWebSocket",
-        "Chat",
-        "Multiplexed chat, service and event streams (WebSocket)",
-        Member,
-    ));
+    t.add(
+        spec(
+            Get,
+            p!("/ws"),
+            "ChatWebSocket",
+            "Chat",
+            "Multiplexed chat, service and event streams (WebSocket)",
+            Member,
+        ),
+        ws::project_ws,
+    );
     t.add(
         spec(Get, P_ROOT, "GetProject", "Projects", "One project", Member).response::<ProjectDto>(),
         projects::get_project,

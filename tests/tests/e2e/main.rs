@@ -17,3 +17,4 @@ mod sandbox;
 mod sessions;
 mod workspace_git;
 mod workspaces;
+mod ws;

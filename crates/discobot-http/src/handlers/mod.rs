@@ -13,3 +13,4 @@ pub(crate) mod sessions;
 pub(crate) mod terminal;
 pub(crate) mod workspace_git;
 pub(crate) mod workspaces;
+pub(crate) mod ws;
