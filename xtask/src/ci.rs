@@ -1,7 +1,8 @@
 //! `cargo xtask ci`: everything CI runs, in order, failing fast; also the README's test command.
 //!
-//! The steps: set up PostgreSQL (and Docker, once the sandbox crate has tests), then
-//! `cargo fmt --check`, clippy with warnings denied, the `deps` and `tidy` checks, and the tests.
+//! The steps: set up PostgreSQL (and Docker, once the sandbox crate has tests), Node.js and the
+//! packages of the Node client test (`tests/node-client`), then `cargo fmt --check`, clippy with
+//! warnings denied, the `deps` and `tidy` checks, and the tests.
 
 use std::ffi::OsString;
 use std::path::Path;
@@ -17,6 +18,8 @@ pub(crate) const DATABASE_URL_VAR: &str = "DISCOBOT_TEST_DATABASE_URL";
 const SKIP_POSTGRES_VAR: &str = "DISCOBOT_SKIP_POSTGRES";
 /// `0` turns the Docker tests off; CI sets it to `1` once Docker answers.
 const DOCKER_TESTS_VAR: &str = "DISCOBOT_DOCKER_TESTS";
+/// Set to `1` to run CI without Node.js (the AI SDK client test is then skipped).
+const SKIP_NODE_VAR: &str = "DISCOBOT_SKIP_NODE";
 
 /// `cargo xtask ci`.
 pub(crate) fn run_ci() -> anyhow::Result<()> {
@@ -38,6 +41,14 @@ pub(crate) fn run_ci() -> anyhow::Result<()> {
         }
         Ok(())
     })?;
+    if std::env::var_os(SKIP_NODE_VAR).is_some_and(|value| value == "1") {
+        println!("warning: {SKIP_NODE_VAR}=1: the AI SDK client test will be skipped");
+    } else {
+        // The e2e test `ai_sdk_client` runs the `ai` npm package on our chat stream.
+        step("node client", || {
+            services::ensure_node_client(&root.join("tests/node-client"))
+        })?;
+    }
     let cargo_with_env = || {
         let mut cmd = cargo();
         cmd.envs(env.iter().map(|(key, value)| (*key, value)));

@@ -114,6 +114,10 @@ fn dispatch(args: &[String]) -> anyhow::Result<()> {
             no_more_args()?;
             services::ensure_docker()
         }
+        "ensure-node" => {
+            no_more_args()?;
+            services::ensure_node_client(&project_root().join("tests/node-client"))
+        }
         "help" | "-h" | "--help" => {
             print!("{HELP}");
             Ok(())

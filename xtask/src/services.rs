@@ -1,4 +1,5 @@
-//! The services the tests need (PostgreSQL, Docker), installed and started idempotently.
+//! The services and tools the tests need (PostgreSQL, Docker, Node.js), installed and started
+//! idempotently.
 //!
 //! Both setups assume what our CI machines are: Debian 12, root, nothing running yet (see the
 //! notes on the machines in PRODUCT.md). Each step checks first and only acts when needed, so
@@ -157,6 +158,40 @@ pub(crate) fn ensure_docker() -> anyhow::Result<()> {
             .with_context(|| format!("see {log_path}"))?;
     }
     Ok(())
+}
+
+/// Makes sure `node` and `npm` are on `PATH` (Debian's `nodejs` and `npm` packages when one is
+/// missing), then installs the packages of the Node client in `client_dir` with `npm ci` unless
+/// its `node_modules` is newer than its lock file.
+pub(crate) fn ensure_node_client(client_dir: &Path) -> anyhow::Result<()> {
+    if !on_path("node") || !on_path("npm") {
+        if !can_manage_services() {
+            bail!(
+                "node and npm are needed for the AI SDK client test, and installing them needs \
+                 root on Debian; install Node.js 20 or newer, or set DISCOBOT_SKIP_NODE=1 to \
+                 skip that test"
+            );
+        }
+        apt_install(&["nodejs", "npm"])?;
+    }
+    println!(
+        "node {}",
+        output(Command::new("node").arg("--version"))?.trim()
+    );
+    let lock = client_dir.join("package-lock.json");
+    // npm writes this copy of the lock file last when it installs, so its age is the install's.
+    let installed = client_dir.join("node_modules/.package-lock.json");
+    let modified = |path: &Path| fs::metadata(path).and_then(|meta| meta.modified()).ok();
+    let lock_time = modified(&lock).with_context(|| format!("{} is missing", lock.display()))?;
+    match modified(&installed) {
+        Some(install_time) if install_time >= lock_time => {
+            println!("{}: node_modules is up to date", client_dir.display());
+            Ok(())
+        }
+        _ => run(Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund"])
+            .current_dir(client_dir)),
+    }
 }
 
 /// `apt-get install -y <packages>`, running `apt-get update` first only when there are no package
