@@ -5,6 +5,7 @@
 
 mod ai_sdk_client;
 mod bad_input;
+mod chat;
 mod common;
 mod credentials;
 mod events;
