@@ -8,6 +8,7 @@ mod bad_input;
 mod chat;
 mod common;
 mod credentials;
+mod docker_chat;
 mod events;
 mod local_sandbox;
 mod meta;

@@ -17,7 +17,7 @@ use tokio_tungstenite::tungstenite::Message;
 
 use crate::common::{LOCAL, delete_session_and_wait};
 
-fn docker_wanted() -> bool {
+pub(crate) fn docker_wanted() -> bool {
     if std::env::var("DISCOBOT_DOCKER_TESTS").as_deref() == Ok("1") {
         return true;
     }
@@ -30,7 +30,7 @@ fn docker_wanted() -> bool {
     );
 }
 
-fn docker(args: &[&str]) -> (bool, String) {
+pub(crate) fn docker(args: &[&str]) -> (bool, String) {
     let output = Command::new("docker")
         .args(args)
         .output()
@@ -41,7 +41,7 @@ fn docker(args: &[&str]) -> (bool, String) {
     )
 }
 
-fn container(session: &str) -> String {
+pub(crate) fn container(session: &str) -> String {
     format!("discobot-session-{session}")
 }
 
@@ -385,7 +385,7 @@ async fn sigkill_then_reconcile() {
     assert_nothing_left(&ids);
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -394,7 +394,7 @@ fn free_port() -> u16 {
 }
 
 /// The server binary cargo built next to this test binary.
-fn spawn_server(data_dir: &std::path::Path, port: u16) -> Child {
+pub(crate) fn spawn_server(data_dir: &std::path::Path, port: u16) -> Child {
     let exe = std::env::current_exe().unwrap();
     let binary = exe
         .parent()
@@ -424,7 +424,7 @@ fn spawn_server(data_dir: &std::path::Path, port: u16) -> Child {
         .expect("server starts")
 }
 
-async fn wait_healthy(client: &reqwest::Client, base: &str) {
+pub(crate) async fn wait_healthy(client: &reqwest::Client, base: &str) {
     wait_until(Duration::from_secs(30), "server health", || async {
         let reply = client.get(format!("{base}/health")).send().await.ok()?;
         reply.status().is_success().then_some(())
@@ -433,7 +433,7 @@ async fn wait_healthy(client: &reqwest::Client, base: &str) {
 }
 
 /// No container or volume of these sessions is left.
-fn assert_nothing_left(sessions: &[&str]) {
+pub(crate) fn assert_nothing_left(sessions: &[&str]) {
     for session in sessions {
         let (_, containers) = docker(&[
             "ps",
