@@ -32,7 +32,7 @@ pub(crate) fn run(args: &[String]) -> anyhow::Result<()> {
     match target.as_str() {
         "api" => api(&Options::parse(rest)?),
         "sandbox" => crate::bench_sandbox::run(rest),
-        "chat" => later("chat stream relay through the agent API"),
+        "chat" => crate::bench_chat::run(rest),
         "git" => later("workspace git operations"),
         other => bail!("unknown bench target `{other}`; expected api, sandbox, chat or git"),
     }

@@ -7,6 +7,7 @@
 //! It depends on no workspace crate, so it builds fast and never breaks because of product code.
 
 mod bench;
+mod bench_chat;
 mod bench_sandbox;
 mod ci;
 mod deps;
@@ -31,7 +32,9 @@ commands:
       [--backend sqlite|postgres|both] [--no-build] [--server PATH]
   bench sandbox      20 sessions POST → ready on Docker beside the bare-container floor
       [--runs N] [--no-build] [--image IMAGE] [--log-level FILTER] [--keep-log FILE]
-  bench chat|git     not yet implemented
+  bench chat         100k chunks read from the agent directly and through the server's relay
+      [--chunks N] [--no-build]
+  bench git          not yet implemented
   sandbox-image      build the sandbox image discobot-sandbox:<version> (agent + git, rg, bash)
       [--base IMAGE] [--tag TAG] [--rebuild-base]
       base default discobot-base:bookworm, made with debootstrap + docker import if missing
