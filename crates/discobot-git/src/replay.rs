@@ -43,7 +43,9 @@ pub fn apply_replay(repo_path: &Path, bundle: &ReplayBundle) -> Result<ReplayOut
             bundle.version
         )));
     }
-    let repo = gix::open(repo_path)?;
+    // Every object is first written to memory and then into one pack (`write_pack`): far
+    // fewer files than loose objects, and tree edits read their own writes from memory.
+    let mut repo = gix::open(repo_path)?.with_object_memory();
     let workdir = repo
         .workdir()
         .ok_or_else(|| {
@@ -76,6 +78,7 @@ pub fn apply_replay(repo_path: &Path, bundle: &ReplayBundle) -> Result<ReplayOut
         .ok_or_else(|| GitError::Conflict("the workspace has no commit yet".to_string()))?
         .detach();
     let branch = head.referent_name().map(|name| name.as_bstr().to_string());
+    drop(head);
     let parent = ObjectId::from_hex(bundle.parent.as_bytes()).map_err(|_| {
         GitError::InvalidInput(format!(
             "the bundle's parent is not a commit id: {}",
@@ -105,6 +108,8 @@ pub fn apply_replay(repo_path: &Path, bundle: &ReplayBundle) -> Result<ReplayOut
 
     let head_tree = repo.find_commit(head_id)?.tree()?;
     let paths = simulate(&planned.commits, &head_tree, head_id == parent)?;
+    let head_tree_id = head_tree.id;
+    drop(head_tree);
 
     let mut index = gix::index::File::at_or_default(
         repo.index_path(),
@@ -134,38 +139,19 @@ pub fn apply_replay(repo_path: &Path, bundle: &ReplayBundle) -> Result<ReplayOut
     }
 
     // Checks passed: write objects. Unreferenced objects are harmless if a later step fails.
-    for (id, data) in &planned.blobs {
-        let written = repo.write_blob(data)?.detach();
-        debug_assert_eq!(written, *id);
-    }
-    let mut editor = repo.edit_tree(head_tree.id)?;
-    let mut previous = head_id;
-    let mut created = Vec::with_capacity(planned.commits.len());
-    for commit in &planned.commits {
-        for path in &commit.removals {
-            editor.remove(path.as_bstr())?;
-        }
-        for (path, kind, id) in &commit.upserts {
-            editor.upsert(path.as_bstr(), *kind, *id)?;
-        }
-        let tree = editor.write()?.detach();
-        let tree_hex = tree.to_hex().to_string();
-        let parent_hex = previous.to_hex().to_string();
-        let object = gix::objs::CommitRef {
-            tree: tree_hex.as_bytes().as_bstr(),
-            parents: std::iter::once(parent_hex.as_bytes().as_bstr()).collect(),
-            author: commit.author.as_bytes().as_bstr(),
-            committer: commit.committer.as_bytes().as_bstr(),
-            encoding: None,
-            message: commit.message.as_bytes().as_bstr(),
-            extra_headers: Vec::new(),
-        };
-        previous = repo.write_object(&object)?.detach();
-        created.push(previous);
-    }
-    let new_head = previous;
+    let created = build_commits(&repo, head_tree_id, head_id, &planned)?;
+    let new_head = *created.last().expect("at least one commit");
+    let objects = repo.objects.take_object_memory().unwrap_or_default();
+    let keep_file = write_pack(&repo, &objects)?;
+    drop(objects);
 
-    move_head(&repo, head_id, new_head, &planned, branch.as_deref())?;
+    let moved = move_head(&repo, head_id, new_head, &planned, branch.as_deref());
+    // The pack's `.keep` file guarded it from a concurrent `git gc` until a ref pointed into
+    // it; now the branch does (or the objects are garbage anyway).
+    if let Some(keep) = keep_file {
+        std::fs::remove_file(&keep).ok();
+    }
+    moved?;
 
     // From here on the commits are in place; a failure leaves HEAD moved, so say so.
     let mut finish = || -> Result<(), GitError> {
@@ -197,6 +183,93 @@ pub fn apply_replay(repo_path: &Path, bundle: &ReplayBundle) -> Result<ReplayOut
         head: new_head.to_string(),
         commits: created.iter().map(ToString::to_string).collect(),
     })
+}
+
+/// Writes the blobs, trees and commits of the plan (into the repository's object memory)
+/// and returns the new commits' ids, oldest first.
+fn build_commits(
+    repo: &gix::Repository,
+    head_tree: ObjectId,
+    head: ObjectId,
+    planned: &Plan,
+) -> Result<Vec<ObjectId>, GitError> {
+    for (id, data) in &planned.blobs {
+        let written = repo.write_blob(data)?.detach();
+        debug_assert_eq!(written, *id);
+    }
+    let mut editor = repo.edit_tree(head_tree)?;
+    let mut previous = head;
+    let mut created = Vec::with_capacity(planned.commits.len());
+    for commit in &planned.commits {
+        for path in &commit.removals {
+            editor.remove(path.as_bstr())?;
+        }
+        for (path, kind, id) in &commit.upserts {
+            editor.upsert(path.as_bstr(), *kind, *id)?;
+        }
+        let tree = editor.write()?.detach();
+        let tree_hex = tree.to_hex().to_string();
+        let parent_hex = previous.to_hex().to_string();
+        // The raw header values go in as they are, so dates keep their exact zone text.
+        let object = gix::objs::CommitRef {
+            tree: tree_hex.as_bytes().as_bstr(),
+            parents: std::iter::once(parent_hex.as_bytes().as_bstr()).collect(),
+            author: commit.author.as_bytes().as_bstr(),
+            committer: commit.committer.as_bytes().as_bstr(),
+            encoding: None,
+            message: commit.message.as_bytes().as_bstr(),
+            extra_headers: Vec::new(),
+        };
+        previous = repo.write_object(&object)?.detach();
+        created.push(previous);
+    }
+    Ok(created)
+}
+
+/// Writes `objects` as one pack (plus its index) into the object database; returns the
+/// pack's `.keep` file, which the caller removes once a ref points into the pack.
+fn write_pack(
+    repo: &gix::Repository,
+    objects: &gix::odb::memory::Storage,
+) -> Result<Option<PathBuf>, GitError> {
+    if objects.is_empty() {
+        return Ok(None);
+    }
+    let hash_kind = repo.object_hash();
+    let entries = objects
+        .iter()
+        .map(|(id, (kind, data))| {
+            gix_pack::data::output::Entry::from_data(
+                &gix_pack::data::output::Count::from_data(*id, None),
+                &gix::objs::Data::new(data, *kind, hash_kind),
+                gix::zlib::Compression::BEST_SPEED,
+            )
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let count = u32::try_from(entries.len())
+        .map_err(|_| GitError::InvalidInput("the bundle has too many objects".to_string()))?;
+    let mut data = Vec::new();
+    for written in gix_pack::data::output::bytes::FromEntriesIter::new(
+        std::iter::once(Ok(entries)),
+        &mut data,
+        count,
+        gix_pack::data::Version::V2,
+        hash_kind,
+    ) {
+        written?;
+    }
+    let pack_dir = repo.objects.store_ref().path().join("pack");
+    let interrupt = std::sync::atomic::AtomicBool::new(false);
+    let outcome = gix_pack::Bundle::write_to_directory(
+        &mut data.as_slice(),
+        Some(&pack_dir),
+        &mut gix::progress::Discard,
+        &interrupt,
+        None::<gix::objs::find::Never>,
+        hash_kind,
+        gix_pack::bundle::write::Options::default(),
+    )?;
+    Ok(outcome.keep_path)
 }
 
 /// The bundle, decoded and validated: blobs by id, commits as tree edits.
@@ -873,7 +946,8 @@ fn is_executable(_meta: &std::fs::Metadata) -> bool {
 /// removed ones and invalidates the cached trees above them; other entries stay as they are.
 fn update_index(index: &mut gix::index::File, changed: &[Changed]) -> Result<(), GitError> {
     let mut removed: HashSet<&BStr> = HashSet::new();
-    let mut added = false;
+    // Pushed after every lookup: a pushed entry breaks the sort order lookups rely on.
+    let mut added = Vec::new();
     for change in changed {
         let path = change.path.as_bstr();
         match (change.after, change.stat) {
@@ -888,10 +962,7 @@ fn update_index(index: &mut gix::index::File, changed: &[Changed]) -> Result<(),
                             .flags
                             .remove(Flags::ASSUME_VALID | Flags::FSMONITOR_VALID);
                     }
-                    None => {
-                        index.dangerously_push_entry(stat, id, Flags::empty(), mode, path);
-                        added = true;
-                    }
+                    None => added.push((stat, id, mode, path)),
                 }
             }
             _ => {
@@ -906,7 +977,10 @@ fn update_index(index: &mut gix::index::File, changed: &[Changed]) -> Result<(),
     if !removed.is_empty() {
         index.remove_entries(|_, path, _| removed.contains(path));
     }
-    if added {
+    if !added.is_empty() {
+        for (stat, id, mode, path) in added {
+            index.dangerously_push_entry(stat, id, Flags::empty(), mode, path);
+        }
         index.sort_entries();
     }
     Ok(())

@@ -530,3 +530,34 @@ fn is_exec(repo: &Path, path: &str) -> bool {
         & 0o111
         != 0
 }
+
+#[test]
+fn many_new_files_between_modified_ones_get_exact_index_entries() {
+    let fx = Fixture::new();
+    let s = &fx.sandbox;
+    for i in 0..40 {
+        write(s, &format!("d{i:02}/kept.txt"), "kept\n");
+    }
+    git(s, &["add", "-A"]);
+    git(s, &["commit", "-q", "-m", "dirs"]);
+    git(&fx.host, &["pull", "-q", s.to_str().unwrap(), "main"]);
+    let base = git(s, &["rev-parse", "HEAD"]);
+    // New files sort before, between and after the modified ones.
+    for i in 0..40 {
+        write(s, &format!("d{i:02}/kept.txt"), &format!("changed {i}\n"));
+        write(s, &format!("d{i:02}/a-new.txt"), "new\n");
+        write(s, &format!("d{i:02}/z-new.txt"), "new\n");
+    }
+    git(s, &["add", "-A"]);
+    git(s, &["commit", "-q", "-m", "interleaved"]);
+    let bundle = bundle_from_range(s, &base, "HEAD");
+
+    apply_replay(&fx.host, &bundle).unwrap();
+
+    assert_eq!(
+        git(&fx.host, &["ls-files", "-s"]),
+        git(s, &["ls-files", "-s"])
+    );
+    assert_worktree_matches_head(&fx.host);
+    assert_fsck_clean(&fx.host);
+}
