@@ -17,8 +17,8 @@ use crate::git::{Branch, Commit, DiffQuery, FileDiff, FileEntry, GitStatus, NewC
 use crate::ids::{CredentialId, JobId, ProjectId, SessionId, UserId, WorkspaceId};
 use crate::jobs::{Job, JobOutcome, NewJob};
 use crate::model::{
-    CommitStatus, DirSuggestion, Invitation, Member, MemberWithUser, PathCheck, Preference, Project, Session,
-    SessionStatus, TerminalHistoryEntry, User, Workspace, WorkspaceStatus,
+    CommitStatus, DirSuggestion, Invitation, Member, MemberWithUser, PathCheck, Preference,
+    Project, Session, SessionStatus, TerminalHistoryEntry, User, Workspace, WorkspaceStatus,
 };
 use crate::replay::{ReplayBundle, ReplayOutcome};
 
@@ -123,6 +123,23 @@ pub trait SessionRepo: Send + Sync {
         id: &SessionId,
         status: Option<CommitStatus>,
         error: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<bool>;
+    /// Starts a commit or rebase: commit status `pending`, the operation, error cleared (and
+    /// the applied commit for a rebase), only if no operation is pending or committing and
+    /// the session is live. Returns whether it started one (atomic check and set).
+    async fn begin_commit_operation(
+        &self,
+        id: &SessionId,
+        operation: &str,
+        clear_applied: bool,
+        now: DateTime<Utc>,
+    ) -> Result<bool>;
+    /// Writes the commit columns `update` names; the others stay.
+    async fn set_commit_refs(
+        &self,
+        id: &SessionId,
+        update: &CommitRefs,
         now: DateTime<Utc>,
     ) -> Result<bool>;
     /// Soft-deletes the session and removes its terminal history.
@@ -298,8 +315,12 @@ pub trait GitPort: Send + Sync {
     /// Commits the index on `HEAD`; `Conflict` when nothing is staged.
     async fn git_commit(&self, repo: &Path, commit: &NewCommit) -> Result<Commit>;
     /// Commits reachable from `reference` (default `HEAD`), newest first, at most `limit`.
-    async fn git_log(&self, repo: &Path, reference: Option<&str>, limit: usize)
-    -> Result<Vec<Commit>>;
+    async fn git_log(
+        &self,
+        repo: &Path,
+        reference: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Commit>>;
 }
 
 /// The state of a sandbox provider, as `GET /api/status` and the providers routes show.
@@ -621,6 +642,17 @@ impl SandboxPort for NoSandbox {
     async fn remove(&self, _session: &SessionId, _remove_volumes: bool) -> Result<()> {
         Ok(())
     }
+}
+
+/// Commit bookkeeping of a session to write; `None` leaves a column as it is.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct CommitRefs {
+    /// The commit the sandbox's not yet applied work sits on (a sandbox commit id).
+    pub base_commit: Option<String>,
+    /// The host commit the last commit operation ended on.
+    pub applied_commit: Option<String>,
+    /// The host commit the sandbox's clone is based on.
+    pub workspace_commit: Option<String>,
 }
 
 /// An HTTP method of the agent API.

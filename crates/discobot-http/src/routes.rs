@@ -710,7 +710,10 @@ fn build(state: Option<AppState>) -> (Vec<RouteSpec>, Router<AppState>) {
             Member,
         )
         .query(&[
-            ("base", "old side (a revision); without head, compared with the working tree"),
+            (
+                "base",
+                "old side (a revision); without head, compared with the working tree",
+            ),
             ("head", "new side (a revision); base defaults to HEAD"),
             ("staged", "true: the index against HEAD"),
             ("path", "limit to this file or directory (repeatable)"),
@@ -893,9 +896,30 @@ fn build(state: Option<AppState>) -> (Vec<RouteSpec>, Router<AppState>) {
         .response::<SuccessResponse>(),
         sessions::delete_session,
     );
-    for (method, suffix, handler, group, description) in SESSION_PLANNED {
-        t.planned(spec(*method, suffix, handler, group, description, Member));
-    }
+    t.add(
+        spec(
+            Post,
+            p!("/sessions/{sessionId}/commit"),
+            "CommitSession",
+            "Sessions",
+            "Commit the session's work to the workspace (asynchronous)",
+            Member,
+        )
+        .response::<SuccessResponse>(),
+        sessions::commit_session,
+    );
+    t.add(
+        spec(
+            Post,
+            p!("/sessions/{sessionId}/rebase"),
+            "RebaseSession",
+            "Sessions",
+            "Rebase the session's work onto the workspace HEAD (asynchronous)",
+            Member,
+        )
+        .response::<SuccessResponse>(),
+        sessions::rebase_session,
+    );
     session_agent_routes(&mut t);
     t.add(
         spec(
@@ -1091,23 +1115,6 @@ fn build(state: Option<AppState>) -> (Vec<RouteSpec>, Router<AppState>) {
 }
 
 const P_ROOT: &str = "/api/projects/{projectId}";
-
-const SESSION_PLANNED: &[(Method, &str, &str, &str, &str)] = &[
-    (
-        Method::Post,
-        p!("/sessions/{sessionId}/commit"),
-        "CommitSession",
-        "Sessions",
-        "Commit the session's work to the workspace (asynchronous)",
-    ),
-    (
-        Method::Post,
-        p!("/sessions/{sessionId}/rebase"),
-        "RebaseSession",
-        "Sessions",
-        "Rebase the session's work onto the workspace HEAD (asynchronous)",
-    ),
-];
 
 const SESSION_PLANNED_LATE: &[(Method, &str, &str, &str, &str)] = &[
     (

@@ -6,6 +6,7 @@
 mod ai_sdk_client;
 mod bad_input;
 mod chat;
+mod commit;
 mod common;
 mod credentials;
 mod docker_chat;

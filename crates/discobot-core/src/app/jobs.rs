@@ -33,9 +33,8 @@ impl JobHandler for App {
                 self.ports.sandbox.remove(&session, true).await?;
                 Ok(JobRun::Done)
             }
-            JobType::SessionCommit | JobType::SessionRebase => Err(Error::not_implemented(
-                "committing session work back arrives with the git issue",
-            )),
+            JobType::SessionCommit => self.run_commit_job(job, false).await,
+            JobType::SessionRebase => self.run_commit_job(job, true).await,
         }
     }
 
@@ -166,6 +165,27 @@ impl App {
                 }
                 return Ok(JobRun::Defer(WORKSPACE_WAIT));
             }
+        }
+        // The sandbox clones the workspace at a known commit: the base its work is later
+        // committed back onto.
+        let mut session = session;
+        if session.workspace_commit.is_none()
+            && let Some(dir) = workspace.work_dir.as_deref().filter(|dir| !dir.is_empty())
+            && let Ok(status) = self.ports.git.git_status(Path::new(dir)).await
+            && !status.commit.is_empty()
+        {
+            self.ports
+                .sessions
+                .set_commit_refs(
+                    &id,
+                    &crate::ports::CommitRefs {
+                        workspace_commit: Some(status.commit.clone()),
+                        ..Default::default()
+                    },
+                    Utc::now(),
+                )
+                .await?;
+            session.workspace_commit = Some(status.commit);
         }
         self.set_session_status(
             &session.project_id,

@@ -5,6 +5,7 @@
 
 mod agent;
 mod chat;
+mod commit;
 mod credentials;
 pub mod jobs;
 mod lifecycle;

@@ -139,6 +139,32 @@ pub(crate) async fn delete_session(
     Ok(Json(SuccessResponse::OK))
 }
 
+/// `POST …/sessions/{id}/commit`: queued; progress shows as the session's commit status.
+pub(crate) async fn commit_session(
+    State(state): State<AppState>,
+    Access(access): Access,
+    ApiPath((_project, id)): ApiPath<(String, String)>,
+) -> ApiResult<Json<SuccessResponse>> {
+    state
+        .app()
+        .commit_session(&access, &SessionId::new(id))
+        .await?;
+    Ok(Json(SuccessResponse::OK))
+}
+
+/// `POST …/sessions/{id}/rebase`: queued like a commit.
+pub(crate) async fn rebase_session(
+    State(state): State<AppState>,
+    Access(access): Access,
+    ApiPath((_project, id)): ApiPath<(String, String)>,
+) -> ApiResult<Json<SuccessResponse>> {
+    state
+        .app()
+        .rebase_session(&access, &SessionId::new(id))
+        .await?;
+    Ok(Json(SuccessResponse::OK))
+}
+
 #[derive(Deserialize)]
 pub(crate) struct HistoryQuery {
     #[serde(default)]

@@ -6,8 +6,8 @@ use chrono::{DateTime, Utc};
 use discobot_core::Result;
 use discobot_core::ids::{ProjectId, SessionId, WorkspaceId};
 use discobot_core::model::{CommitStatus, Session, SessionStatus, TerminalHistoryEntry};
-use discobot_core::ports::SessionRepo;
-use sea_orm::sea_query::Expr;
+use discobot_core::ports::{CommitRefs, SessionRepo};
+use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
     TransactionTrait,
@@ -226,6 +226,82 @@ impl SessionRepo for Store {
                 Expr::value(error.map(str::to_owned)),
             )
             .col_expr(sessions::Column::UpdatedAt, Expr::value(ts(now)))
+            .filter(sessions::Column::Id.eq(id.as_str()))
+            .filter(sessions::Column::DeletedAt.is_null())
+            .exec(&self.writer)
+            .await
+            .db()?;
+        Ok(result.rows_affected == 1)
+    }
+
+    async fn begin_commit_operation(
+        &self,
+        id: &SessionId,
+        operation: &str,
+        clear_applied: bool,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let busy = [
+            CommitStatus::Pending.as_str(),
+            CommitStatus::Committing.as_str(),
+        ];
+        let mut update = sessions::Entity::update_many()
+            .col_expr(
+                sessions::Column::CommitStatus,
+                Expr::value(Some(CommitStatus::Pending.as_str().to_owned())),
+            )
+            .col_expr(
+                sessions::Column::CommitOperation,
+                Expr::value(Some(operation.to_owned())),
+            )
+            .col_expr(sessions::Column::CommitError, Expr::value(None::<String>))
+            .col_expr(sessions::Column::UpdatedAt, Expr::value(ts(now)));
+        if clear_applied {
+            update = update.col_expr(sessions::Column::AppliedCommit, Expr::value(None::<String>));
+        }
+        // The status check and the write are one statement: two concurrent requests cannot
+        // both start an operation.
+        let result = update
+            .filter(sessions::Column::Id.eq(id.as_str()))
+            .filter(sessions::Column::DeletedAt.is_null())
+            .filter(
+                sessions::Column::CommitStatus
+                    .is_null()
+                    .or(sessions::Column::CommitStatus.is_not_in(busy)),
+            )
+            .exec(&self.writer)
+            .await
+            .db()?;
+        Ok(result.rows_affected == 1)
+    }
+
+    async fn set_commit_refs(
+        &self,
+        id: &SessionId,
+        refs: &CommitRefs,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let mut update = sessions::Entity::update_many()
+            .col_expr(sessions::Column::UpdatedAt, Expr::value(ts(now)));
+        if let Some(base) = &refs.base_commit {
+            update = update.col_expr(
+                sessions::Column::BaseCommit,
+                Expr::value(Some(base.clone())),
+            );
+        }
+        if let Some(applied) = &refs.applied_commit {
+            update = update.col_expr(
+                sessions::Column::AppliedCommit,
+                Expr::value(Some(applied.clone())),
+            );
+        }
+        if let Some(commit) = &refs.workspace_commit {
+            update = update.col_expr(
+                sessions::Column::WorkspaceCommit,
+                Expr::value(Some(commit.clone())),
+            );
+        }
+        let result = update
             .filter(sessions::Column::Id.eq(id.as_str()))
             .filter(sessions::Column::DeletedAt.is_null())
             .exec(&self.writer)
