@@ -3,6 +3,7 @@
 //! Each scenario runs against a fresh server (temporary data dir; a fresh PostgreSQL schema
 //! for the `_postgres` variants, which need `DISCOBOT_TEST_DATABASE_URL`).
 
+mod agent_credentials;
 mod ai_sdk_client;
 mod bad_input;
 mod chat;
