@@ -16,24 +16,18 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use serde_json::{Value, json};
 
-use crate::{NotImplemented, cargo, ci::DATABASE_URL_VAR, deps, output, services};
+use crate::{cargo, ci::DATABASE_URL_VAR, deps, output, services};
 
 /// `cargo xtask bench <target> [flags]`.
 pub(crate) fn run(args: &[String]) -> anyhow::Result<()> {
     let Some((target, rest)) = args.split_first() else {
         bail!("usage: cargo xtask bench <api|sandbox|chat|git> [flags]");
     };
-    let later = |what: &str| -> anyhow::Result<()> {
-        Err(NotImplemented(format!(
-            "bench {target}: not yet implemented (a later issue: {what})"
-        ))
-        .into())
-    };
     match target.as_str() {
         "api" => api(&Options::parse(rest)?),
         "sandbox" => crate::bench_sandbox::run(rest),
         "chat" => crate::bench_chat::run(rest),
-        "git" => later("workspace git operations"),
+        "git" => crate::bench_git::run(rest),
         other => bail!("unknown bench target `{other}`; expected api, sandbox, chat or git"),
     }
 }

@@ -8,6 +8,7 @@
 
 mod bench;
 mod bench_chat;
+mod bench_git;
 mod bench_sandbox;
 mod ci;
 mod deps;
@@ -33,8 +34,9 @@ commands:
   bench sandbox      20 sessions POST → ready on Docker beside the bare-container floor
       [--runs N] [--no-build] [--image IMAGE] [--log-level FILTER] [--keep-log FILE]
   bench chat         100k chunks read from the agent directly and through the server's relay
-      [--chunks N] [--no-build]
-  bench git          not yet implemented
+      [--chunks N] [--paced-chunks N] [--no-build]
+  bench git          apply_replay of 100 commits × 10 files vs git am of the same patches
+      [--commits N] [--files N] [--runs N]
   sandbox-image      build the sandbox image discobot-sandbox:<version> (agent + git, rg, bash)
       [--base IMAGE] [--tag TAG] [--rebuild-base]
       base default discobot-base:bookworm, made with debootstrap + docker import if missing

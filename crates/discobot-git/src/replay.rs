@@ -710,10 +710,11 @@ impl<'a> HostCheck<'a> {
             EntryKind::Blob | EntryKind::BlobExecutable if !file_type.is_file() => {
                 return Ok(Some("modified"));
             }
-            EntryKind::Blob | EntryKind::BlobExecutable if self.file_mode => {
-                if is_executable(&meta) != (kind == EntryKind::BlobExecutable) {
-                    return Ok(Some("file mode changed"));
-                }
+            EntryKind::Blob | EntryKind::BlobExecutable
+                if self.file_mode
+                    && is_executable(&meta) != (kind == EntryKind::BlobExecutable) =>
+            {
+                return Ok(Some("file mode changed"));
             }
             _ => {}
         }
