@@ -5,16 +5,21 @@
 //! reply of `--chunks` one-character text deltas (pre-rendered, as fast as the socket takes
 //! them), so what is measured is the agent and the relay, not the model.
 //!
-//! 1. **Direct.** A standalone agent (no secret, a temporary git repository as its origin):
-//!    its idle RSS before any chat, then one chat read from the agent's thread stream.
-//! 2. **Relayed.** A server with the local sandbox provider, a project credential pointing the
-//!    agent at the fake, a session; one chat read from the server's thread stream (the
-//!    ChatStream relay) alone, for the throughput, then one read from both the server's stream
-//!    and the agent's stream of the same thread at once, for the latency the relay adds to each
-//!    chunk (arrival at the server's reader minus arrival at the agent's reader, matched by
-//!    chunk id). To read the session's agent directly, the server runs it through a wrapper
-//!    script that reports its port and drops its secret (the server still sends its bearer,
-//!    which the agent then does not check).
+//! 1. **Idle.** A standalone agent (no secret, a temporary git repository as its origin): its
+//!    RSS before any chat.
+//! 2. **Throughput.** A server with the local sandbox provider, a project credential pointing
+//!    its agent at the fake, a session. Then `--runs` times, interleaved so that both see the
+//!    same background load: one chat read from the standalone agent's thread stream, one read
+//!    from the server's thread stream (the ChatStream relay). The medians are compared.
+//! 3. **Latency.** Chats read from both the server's stream and the session agent's stream of
+//!    the same thread at once: the relay adds, per chunk, its arrival at the server's reader
+//!    minus its arrival at the agent's reader (matched by chunk id). The target applies to a
+//!    paced chat (one delta a millisecond, the pace of a fast model): at full speed every
+//!    process is saturated and the difference is mostly the depth of the socket buffers
+//!    between them, which is printed too.
+//!    To read the session's agent directly, the server runs it through a wrapper script that
+//!    reports its port and drops its secret (the server still sends its bearer, which the
+//!    agent then does not check).
 //!
 //! Throughput is chunk frames (the ones with an id) over the time from the first to the last.
 
@@ -31,7 +36,8 @@ use serde_json::{Value, json};
 use crate::bench::{Scratch, Server, log_tail, make_git_repo, ms, post_json};
 use crate::{cargo, deps};
 
-const USAGE: &str = "usage: cargo xtask bench chat [--chunks N] [--no-build]";
+const USAGE: &str =
+    "usage: cargo xtask bench chat [--chunks N] [--paced-chunks N] [--runs N] [--no-build]";
 
 /// The model every chat asks for; the fake echoes any.
 const MODEL: &str = "anthropic/claude-sonnet-4-5";
@@ -46,27 +52,37 @@ const TARGET_IDLE_RSS: u64 = 20_000_000;
 
 #[derive(Debug, PartialEq)]
 struct Options {
+    /// Text deltas of the full-speed chats.
     chunks: u64,
+    /// Text deltas of the paced chat (one a millisecond) that the latency target applies to.
+    paced_chunks: u64,
+    /// Full-speed chats of each kind (direct, relayed) for the throughput.
+    runs: usize,
     build: bool,
 }
 
 fn parse(args: &[String]) -> anyhow::Result<Options> {
     let mut options = Options {
         chunks: 100_000,
+        paced_chunks: 2_000,
+        runs: 3,
         build: true,
     };
     let mut args = args.iter();
     while let Some(flag) = args.next() {
-        match flag.as_str() {
-            "--chunks" => {
-                let raw = args
-                    .next()
-                    .with_context(|| format!("`--chunks` needs a value\n{USAGE}"))?;
-                options.chunks = match raw.parse::<u64>() {
-                    Ok(n) if n > 0 => n,
-                    _ => bail!("`--chunks` needs a positive whole number, not `{raw}`"),
-                };
+        let mut number = || -> anyhow::Result<u64> {
+            let raw = args
+                .next()
+                .with_context(|| format!("`{flag}` needs a value\n{USAGE}"))?;
+            match raw.parse::<u64>() {
+                Ok(n) if n > 0 => Ok(n),
+                _ => bail!("`{flag}` needs a positive whole number, not `{raw}`"),
             }
+        };
+        match flag.as_str() {
+            "--chunks" => options.chunks = number()?,
+            "--paced-chunks" => options.paced_chunks = number()?,
+            "--runs" => options.runs = usize::try_from(number()?)?,
             "--no-build" => options.build = false,
             other => bail!("unknown flag `{other}` for `bench chat`\n{USAGE}"),
         }
@@ -130,10 +146,13 @@ pub(crate) fn run(args: &[String]) -> anyhow::Result<()> {
 /// Everything measured.
 struct Report {
     idle_rss: u64,
-    direct: Arrivals,
-    relayed: Arrivals,
-    /// Sorted, in seconds (negative when the relayed copy was read first).
+    /// Chunks/s of each run.
+    direct: Vec<f64>,
+    relayed: Vec<f64>,
+    /// Of the paced chat: sorted, in seconds (negative when the relayed copy was read first).
     added: Vec<f64>,
+    /// The same at full speed.
+    added_full_speed: Vec<f64>,
 }
 
 async fn bench(
@@ -148,8 +167,8 @@ async fn bench(
     let fake = FakeLlm::start(&binaries.fake_llm, &scratch.path.join("fake-llm.log"))?;
     println!("fake LLM on {}", fake.base_url);
 
-    // 1. Direct.
-    println!("\n==> direct: a standalone agent");
+    // 1. A standalone agent, idle.
+    println!("\n==> a standalone agent");
     let origin = scratch.path.join("origin");
     make_git_repo(&origin)?;
     let agent_port = free_port()?;
@@ -170,43 +189,8 @@ async fn bench(
     let idle_rss = rss_bytes(agent.pid).context("could not read the agent's VmRSS")?;
     println!("agent idle RSS: {}", mb(idle_rss));
 
-    let thread_url = |thread: &str| format!("{agent_base}/threads/{thread}");
-    post_json(
-        &client,
-        &format!("{agent_base}/threads"),
-        &json!({"id": "direct"}),
-    )
-    .await?;
-    let stream = open_stream(&client, &format!("{}/chat/stream", thread_url("direct"))).await?;
-    let reader = tokio::spawn(read_chunks(stream));
-    fake.push_bulk(&client, options.chunks).await?;
-    let credentials = json!([
-        {"envVar": "ANTHROPIC_API_KEY", "value": FAKE_KEY, "provider": "anthropic",
-         "authType": "api_key", "agentVisible": false, "consoleVisible": false,
-         "serviceVisible": false, "hookVisible": false},
-        {"envVar": "ANTHROPIC_BASE_URL", "value": fake.base_url, "provider": "anthropic",
-         "authType": "api_key", "agentVisible": false, "consoleVisible": false,
-         "serviceVisible": false, "hookVisible": false},
-    ]);
-    let response = client
-        .post(format!("{}/chat", thread_url("direct")))
-        .header("x-discobot-credentials", credentials.to_string())
-        .json(&chat_body("direct"))
-        .send()
-        .await?;
-    let status = response.status();
-    if !status.is_success() {
-        bail!(
-            "the agent's chat answered {status}: {}",
-            response.text().await?
-        );
-    }
-    let direct = reader.await??;
-    direct.print("direct", options.chunks);
-    agent.stop();
-
-    // 2. Relayed.
-    println!("\n==> relayed: discobot-server with the local provider");
+    // 2. A server with the local provider, its session's agent at `session_agent`.
+    println!("\n==> discobot-server with the local provider");
     let wrapper = write_agent_wrapper(scratch, &binaries.agent)?;
     let env: Vec<(&str, String)> = vec![
         (
@@ -266,39 +250,129 @@ async fn bench(
         .context("the agent wrapper wrote no port number")?;
     let session_agent = format!("http://127.0.0.1:{port}");
 
-    // 2a. The server's stream alone.
-    let relayed = relayed_chat(&client, &fake, &session_url, "relayed", options, None)
+    // 2a. Throughput: the standalone agent's stream and the server's stream, one chat each per
+    //     run, interleaved so that both see the same background load.
+    let mut direct = Vec::new();
+    let mut relayed = Vec::new();
+    for run in 1..=options.runs {
+        println!("\n--> run {run} of {}", options.runs);
+        let arrivals = direct_chat(
+            &client,
+            &fake,
+            &agent_base,
+            &format!("direct-{run}"),
+            options.chunks,
+        )
+        .await?;
+        arrivals.print("direct", options.chunks);
+        direct.push(arrivals.rate());
+        let arrivals = relayed_chat(
+            &client,
+            &fake,
+            &session_url,
+            &format!("relayed-{run}"),
+            bulk_reply(options.chunks),
+            None,
+        )
         .await?
         .0;
-    relayed.print("relayed", options.chunks);
-
-    // 2b. Both streams of one completion at once.
-    let (through_server, direct_copy) = relayed_chat(
-        &client,
-        &fake,
-        &session_url,
-        "latency",
-        options,
-        Some(&session_agent),
-    )
-    .await?;
-    let direct_copy = direct_copy.context("the agent's stream was not read")?;
-    let added = added_latencies(&direct_copy, &through_server);
-    if added.is_empty() {
-        bail!("the two streams of one completion have no chunk id in common");
+        arrivals.print("relayed", options.chunks);
+        relayed.push(arrivals.rate());
     }
-    println!(
-        "both streams at once: {} chunks matched; the server's copy {} after the agent's (p50)",
-        added.len(),
-        seconds(percentile(&added, 0.50))
-    );
+    agent.stop();
+
+    // 2b. Both streams of one completion at once, at full speed and paced.
+    let mut added = Vec::new();
+    for (thread, reply) in [
+        ("latency-full-speed", bulk_reply(options.chunks)),
+        ("latency-paced", paced_reply(options.paced_chunks)),
+    ] {
+        let (through_server, direct_copy) = relayed_chat(
+            &client,
+            &fake,
+            &session_url,
+            thread,
+            reply,
+            Some(&session_agent),
+        )
+        .await?;
+        let direct_copy = direct_copy.context("the agent's stream was not read")?;
+        let latencies = added_latencies(&direct_copy, &through_server);
+        if latencies.is_empty() {
+            bail!("the two streams of one completion have no chunk id in common");
+        }
+        println!(
+            "{thread}: {} chunks read from both streams; the server's copy came {} after the \
+             agent's (p50)",
+            latencies.len(),
+            seconds(percentile(&latencies, 0.50))
+        );
+        added.push(latencies);
+    }
     server.stop();
+    let added_paced = added.pop().unwrap_or_default();
     Ok(Report {
         idle_rss,
         direct,
         relayed,
-        added,
+        added: added_paced,
+        added_full_speed: added.pop().unwrap_or_default(),
     })
+}
+
+/// `chunks` one-character text deltas, as fast as the socket takes them.
+fn bulk_reply(chunks: u64) -> Value {
+    json!({"bulkText": {"chunks": chunks, "chunkText": "x"}})
+}
+
+/// `chunks` one-character text deltas, one a millisecond.
+fn paced_reply(chunks: u64) -> Value {
+    let text = "x".repeat(usize::try_from(chunks).unwrap_or(usize::MAX));
+    json!({"chunkDelayMs": 1, "chunkChars": 1, "steps": [{"text": text}]})
+}
+
+/// One chat on a new `thread` of the standalone agent, read from its stream.
+async fn direct_chat(
+    client: &reqwest::Client,
+    fake: &FakeLlm,
+    agent_base: &str,
+    thread: &str,
+    chunks: u64,
+) -> anyhow::Result<Arrivals> {
+    post_json(
+        client,
+        &format!("{agent_base}/threads"),
+        &json!({"id": thread}),
+    )
+    .await?;
+    let thread_url = format!("{agent_base}/threads/{thread}");
+    let reader = tokio::spawn(read_chunks(
+        open_stream(client, &format!("{thread_url}/chat/stream")).await?,
+    ));
+    fake.push(client, bulk_reply(chunks)).await?;
+    // What the server would send: the credentials of the project, in the agent's header.
+    let credentials = json!([
+        {"envVar": "ANTHROPIC_API_KEY", "value": FAKE_KEY, "provider": "anthropic",
+         "authType": "api_key", "agentVisible": false, "consoleVisible": false,
+         "serviceVisible": false, "hookVisible": false},
+        {"envVar": "ANTHROPIC_BASE_URL", "value": fake.base_url, "provider": "anthropic",
+         "authType": "api_key", "agentVisible": false, "consoleVisible": false,
+         "serviceVisible": false, "hookVisible": false},
+    ]);
+    let response = client
+        .post(format!("{thread_url}/chat"))
+        .header("x-discobot-credentials", credentials.to_string())
+        .json(&chat_body(thread))
+        .send()
+        .await?;
+    let status = response.status();
+    if !status.is_success() {
+        bail!(
+            "the agent's chat answered {status}: {}",
+            response.text().await?
+        );
+    }
+    reader.await?
 }
 
 /// One chat through the server on a new `thread`, read from the server's stream (and, when
@@ -308,7 +382,7 @@ async fn relayed_chat(
     fake: &FakeLlm,
     session_url: &str,
     thread: &str,
-    options: &Options,
+    reply: Value,
     agent: Option<&str>,
 ) -> anyhow::Result<(Arrivals, Option<Arrivals>)> {
     let response = client
@@ -332,7 +406,7 @@ async fn relayed_chat(
         ))),
         None => None,
     };
-    fake.push_bulk(client, options.chunks).await?;
+    fake.push(client, reply).await?;
     let started = post_json(
         client,
         &format!("{session_url}/threads/{thread}/chat"),
@@ -575,6 +649,13 @@ fn added_latencies(direct: &Arrivals, relayed: &Arrivals) -> Vec<f64> {
     added
 }
 
+/// The median of `values` (the upper one of an even count).
+fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    sorted.get(sorted.len() / 2).copied().unwrap_or(0.0)
+}
+
 /// The nearest-rank percentile `q` (0 < q <= 1) of sorted `values`.
 fn percentile(values: &[f64], q: f64) -> f64 {
     if values.is_empty() {
@@ -608,33 +689,43 @@ fn free_port() -> anyhow::Result<u16> {
 impl Report {
     fn print(&self, options: &Options) {
         let cores = std::thread::available_parallelism().map_or(0, usize::from);
-        let ratio = if self.direct.rate() > 0.0 {
-            self.relayed.rate() / self.direct.rate()
-        } else {
-            0.0
-        };
+        let direct = median(&self.direct);
+        let relayed = median(&self.relayed);
+        let ratio = if direct > 0.0 { relayed / direct } else { 0.0 };
         let p50 = percentile(&self.added, 0.50);
         println!(
             "\nbench chat: {} one-character text deltas per chat; fake LLM, agent, server and \
              readers sharing {cores} cores\n",
             options.chunks
         );
+        let runs = |rates: &[f64]| {
+            rates
+                .iter()
+                .map(|rate| format!("{rate:.0}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
         println!(
-            "  direct (agent stream)          {:>10.0} chunks/s",
-            self.direct.rate()
+            "  direct (agent stream)          {direct:>10.0} chunks/s (median of {})",
+            runs(&self.direct)
         );
         println!(
-            "  relayed (server ChatStream)    {:>10.0} chunks/s",
-            self.relayed.rate()
+            "  relayed (server ChatStream)    {relayed:>10.0} chunks/s (median of {})",
+            runs(&self.relayed)
         );
         println!("  relayed / direct               {:>10.1} %", ratio * 100.0);
-        println!(
-            "  added latency per chunk        p50 {}, p90 {}, p99 {} ({} chunks)",
-            seconds(p50),
-            seconds(percentile(&self.added, 0.90)),
-            seconds(percentile(&self.added, 0.99)),
-            self.added.len()
-        );
+        for (label, added) in [
+            ("added latency, paced", &self.added),
+            ("added latency, full speed", &self.added_full_speed),
+        ] {
+            println!(
+                "  {label:<30} p50 {}, p90 {}, p99 {} ({} chunks)",
+                seconds(percentile(added, 0.50)),
+                seconds(percentile(added, 0.90)),
+                seconds(percentile(added, 0.99)),
+                added.len()
+            );
+        }
         println!("  agent idle RSS                 {}", mb(self.idle_rss));
 
         println!("\ntargets");
@@ -645,7 +736,7 @@ impl Report {
             ratio * 100.0
         );
         println!(
-            "  {}  added latency per chunk p50 <= 1 ms: {}",
+            "  {}  added latency per chunk p50 <= 1 ms (paced, 1 delta/ms): {}",
             verdict(p50 <= TARGET_ADDED_P50.as_secs_f64()),
             seconds(p50)
         );
@@ -770,15 +861,11 @@ impl FakeLlm {
         })
     }
 
-    /// Queues one bulk reply of `chunks` one-character text deltas.
-    async fn push_bulk(&self, client: &reqwest::Client, chunks: u64) -> anyhow::Result<()> {
-        post_json(
-            client,
-            &format!("{}/_fake/replies", self.base_url),
-            &json!({"bulkText": {"chunks": chunks, "chunkText": "x"}}),
-        )
-        .await
-        .context("could not queue the fake's bulk reply")?;
+    /// Queues `reply` for the next model call.
+    async fn push(&self, client: &reqwest::Client, reply: Value) -> anyhow::Result<()> {
+        post_json(client, &format!("{}/_fake/replies", self.base_url), &reply)
+            .await
+            .context("could not queue the fake's reply")?;
         Ok(())
     }
 }
@@ -794,18 +881,31 @@ mod tests {
             parse(&args(&[])).unwrap(),
             Options {
                 chunks: 100_000,
+                paced_chunks: 2_000,
+                runs: 3,
                 build: true
             }
         );
         assert_eq!(
-            parse(&args(&["--chunks", "10", "--no-build"])).unwrap(),
+            parse(&args(&[
+                "--chunks",
+                "10",
+                "--paced-chunks",
+                "5",
+                "--runs",
+                "1",
+                "--no-build"
+            ]))
+            .unwrap(),
             Options {
                 chunks: 10,
+                paced_chunks: 5,
+                runs: 1,
                 build: false
             }
         );
         assert!(parse(&args(&["--chunks", "0"])).is_err());
-        assert!(parse(&args(&["--runs", "3"])).is_err());
+        assert!(parse(&args(&["--seconds", "3"])).is_err());
     }
 
     #[test]

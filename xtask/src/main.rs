@@ -34,7 +34,7 @@ commands:
   bench sandbox      20 sessions POST → ready on Docker beside the bare-container floor
       [--runs N] [--no-build] [--image IMAGE] [--log-level FILTER] [--keep-log FILE]
   bench chat         100k chunks read from the agent directly and through the server's relay
-      [--chunks N] [--paced-chunks N] [--no-build]
+      [--chunks N] [--paced-chunks N] [--runs N] [--no-build]
   bench git          apply_replay of 100 commits × 10 files vs git am of the same patches
       [--commits N] [--files N] [--runs N]
   sandbox-image      build the sandbox image discobot-sandbox:<version> (agent + git, rg, bash)
