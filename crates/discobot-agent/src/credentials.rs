@@ -167,7 +167,7 @@ pub(crate) async fn capture(
         }
     };
     for (key, value) in state.credentials().apply(entries, name, email) {
-        tokio::spawn(set_git_config(key, value));
+        tokio::spawn(set_git_config(state.workspace().to_path_buf(), key, value));
     }
     next.run(request).await
 }
@@ -183,12 +183,16 @@ fn utf8_header(headers: &HeaderMap, name: &str) -> Result<Option<String>, ()> {
     Ok((!text.is_empty()).then(|| text.to_owned()))
 }
 
-/// `git config --global <key> <value>`; a failure is logged (commits then use git's own
-/// identity or fail with git's message), never fatal.
-async fn set_git_config(key: &'static str, value: String) {
+/// `git config --local <key> <value>` in the working copy: its commits carry the identity.
+/// Not `--global`: with the local provider the agent shares the user's home, whose git
+/// config is not ours to change. A failure is logged (commits then use the agent's default
+/// identity), never fatal.
+async fn set_git_config(work_dir: std::path::PathBuf, key: &'static str, value: String) {
     // `--` keeps a value starting with `-` from being read as an option.
     let output = tokio::process::Command::new("git")
-        .args(["config", "--global", "--", key, &value])
+        .arg("-C")
+        .arg(&work_dir)
+        .args(["config", "--local", "--", key, &value])
         .stdin(std::process::Stdio::null())
         .output()
         .await;

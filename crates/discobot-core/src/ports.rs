@@ -314,6 +314,11 @@ pub trait GitPort: Send + Sync {
     async fn git_stage(&self, repo: &Path, paths: &[String]) -> Result<()>;
     /// Commits the index on `HEAD`; `Conflict` when nothing is staged.
     async fn git_commit(&self, repo: &Path, commit: &NewCommit) -> Result<Commit>;
+    /// The author identity git is configured with for this repository (its own, global and
+    /// system config); `None` when no name or email is set.
+    async fn user_identity(&self, _repo: &Path) -> Result<Option<(String, String)>> {
+        Ok(None)
+    }
     /// Commits reachable from `reference` (default `HEAD`), newest first, at most `limit`.
     async fn git_log(
         &self,

@@ -346,6 +346,11 @@ impl GitPort for GitAdapter {
         Ok(blocking(move || workspace::commit(&repo, &commit, &fallback)).await?)
     }
 
+    async fn user_identity(&self, repo: &Path) -> Result<Option<(String, String)>> {
+        let repo = repo.to_path_buf();
+        Ok(blocking(move || workspace::user_identity(&repo)).await?)
+    }
+
     async fn git_log(
         &self,
         repo: &Path,

@@ -638,6 +638,12 @@ fn configured(sig: Option<gix::Result<gix::actor::SignatureRef<'_>>>) -> Option<
     (!name.is_empty() && !email.is_empty()).then_some((name, email))
 }
 
+/// The configured author of the repository at `dir`, if git has a name and an email.
+pub fn user_identity(dir: &Path) -> Result<Option<(String, String)>, GitError> {
+    let repo = gix::open(dir)?;
+    Ok(configured(repo.author()))
+}
+
 /// Commits the index on `HEAD` (like `git commit`, without hooks or signing).
 pub fn commit(
     dir: &Path,

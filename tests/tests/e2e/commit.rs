@@ -119,6 +119,9 @@ async fn commit_and_rebase_a_sessions_work() {
         .await;
     let dir = tempfile::tempdir().unwrap();
     let repo = git_fixture(&dir.path().join("repo"));
+    // The host's identity for this workspace: the agent's commits carry it.
+    git(&repo.dir, &["config", "user.name", "Host Person"]);
+    git(&repo.dir, &["config", "user.email", "host@example.com"]);
     let workspace = server
         .ready_workspace("local", json!({"path": repo.dir.display().to_string()}))
         .await;
@@ -156,6 +159,10 @@ async fn commit_and_rebase_a_sessions_work() {
         "A\tfeature.txt"
     );
     assert_eq!(git(&repo.dir, &["status", "--porcelain"]), "");
+    assert_eq!(
+        git(&repo.dir, &["log", "-1", "--format=%an <%ae>"]),
+        "Host Person <host@example.com>"
+    );
     git(&repo.dir, &["fsck", "--strict"]);
 
     // 2. Nothing new: the commit fails with a clear message, the host is untouched.

@@ -25,6 +25,8 @@ pub(crate) struct AgentTarget {
     pub session: Session,
     pub endpoint: AgentEndpoint,
     credentials: Option<Secret>,
+    /// The host's git identity for the workspace, so the agent's commits carry it.
+    git_user: Option<(String, String)>,
 }
 
 impl AgentTarget {
@@ -35,10 +37,8 @@ impl AgentTarget {
             path,
             body,
             credentials_header: self.credentials.clone(),
-            // The host's git identity needs a git-config read the `GitPort` does not offer
-            // yet; the agent keeps its own default until then.
-            git_user_name: None,
-            git_user_email: None,
+            git_user_name: self.git_user.as_ref().map(|(name, _)| name.clone()),
+            git_user_email: self.git_user.as_ref().map(|(_, email)| email.clone()),
             last_event_id: None,
         }
     }
@@ -97,11 +97,31 @@ impl App {
         let entries = self.agent_credentials(id).await?;
         let credentials =
             (!entries.is_empty()).then(|| Secret::new(encode_credentials_header(&entries)));
+        let git_user = self.workspace_identity(&session).await;
         Ok(AgentTarget {
             session,
             endpoint,
             credentials,
+            git_user,
         })
+    }
+
+    /// The git identity configured for the session's workspace; `None` when unset or
+    /// unreadable (the agent then keeps its default).
+    async fn workspace_identity(&self, session: &Session) -> Option<(String, String)> {
+        let workspace = self
+            .ports
+            .workspaces
+            .get_workspace(&session.workspace_id)
+            .await
+            .ok()??;
+        let dir = workspace.work_dir.filter(|dir| !dir.is_empty())?;
+        self.ports
+            .git
+            .user_identity(std::path::Path::new(&dir))
+            .await
+            .ok()
+            .flatten()
     }
 
     /// Sends one request to the session's agent and returns its JSON on a 2xx; any other
