@@ -143,6 +143,20 @@ fn replay_onto_the_parent_reproduces_the_sandbox_commits_exactly() {
     assert!(
         git(&fx.host, &["reflog", "-1", "main"]).contains("discobot replay: 3 session commits")
     );
+    // The objects came as one pack whose `.keep` guard is gone once the branch points into it.
+    let packs: Vec<String> = std::fs::read_dir(fx.host.join(".git/objects/pack"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        !packs.iter().any(|name| name.ends_with(".keep")),
+        "{packs:?}"
+    );
+    assert_eq!(
+        packs.iter().filter(|name| name.ends_with(".pack")).count(),
+        1,
+        "a local clone has loose objects only, the replay adds one pack: {packs:?}"
+    );
 
     // What the working tree holds now, file by file.
     let host = &fx.host;
