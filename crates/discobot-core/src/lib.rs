@@ -9,8 +9,8 @@ pub mod git;
 pub mod ids;
 pub mod jobs;
 pub mod model;
-pub mod replay;
 pub mod ports;
+pub mod replay;
 pub mod secrets;
 
 pub use app::{App, AppConfig};

@@ -857,9 +857,13 @@ impl GitCommitDto {
             message: commit.message.clone(),
             author: commit.author.clone(),
             author_email: commit.author_email.clone(),
-            author_date: commit.author_date.to_rfc3339_opts(SecondsFormat::Secs, true),
+            author_date: commit
+                .author_date
+                .to_rfc3339_opts(SecondsFormat::Secs, true),
             committer: commit.committer.clone(),
-            commit_date: commit.commit_date.to_rfc3339_opts(SecondsFormat::Secs, true),
+            commit_date: commit
+                .commit_date
+                .to_rfc3339_opts(SecondsFormat::Secs, true),
             parents: commit.parents.clone(),
         }
     }
