@@ -4,11 +4,13 @@
 
 use std::convert::Infallible;
 
+use bytes::{Bytes, BytesMut};
+
 use axum::Json;
+use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::sse::{Event as SseEvent, Sse};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use discobot_core::app::{ChatInput, ChatStreamItem};
 use discobot_core::ids::SessionId;
 use discobot_core::ports::SseFrame;
@@ -76,26 +78,56 @@ pub(crate) async fn chat_stream(
         )
         .await?;
     let shutdown = state.0.streams.clone();
-    let frames = async_stream::stream! {
+    // A task reads the agent and formats frames; the body takes whatever has piled up as one
+    // write. Under load (a model streaming thousands of tiny deltas) that batches many frames
+    // per write, so the relay keeps up with reading the agent directly; idle, each frame is
+    // written at once. A client that goes away closes the channel, which ends the task and
+    // with it the agent request.
+    let (frames, mut formatted) = tokio::sync::mpsc::channel::<Bytes>(RELAY_QUEUE);
+    tokio::spawn(async move {
         loop {
             let item = tokio::select! {
                 _ = shutdown.cancelled() => None,
                 item = stream.next() => item,
             };
-            match item {
+            let bytes = match item {
                 None => break,
-                Some(ChatStreamItem::Frame(frame)) => yield Ok::<_, Infallible>(sse_event(frame)),
+                Some(ChatStreamItem::Frame(frame)) => sse_bytes(&frame),
                 Some(ChatStreamItem::Failed(text)) => {
-                    let error = json!({"type": "error", "errorText": text});
-                    yield Ok(SseEvent::default().data(error.to_string()));
-                    break;
+                    let error = json!({"type": "error", "errorText": text}).to_string();
+                    sse_bytes(&SseFrame {
+                        data: error,
+                        ..SseFrame::default()
+                    })
                 }
+            };
+            if frames.send(bytes).await.is_err() {
+                break;
             }
+        }
+    });
+    let body = async_stream::stream! {
+        let mut batch = Vec::with_capacity(RELAY_BATCH);
+        while formatted.recv_many(&mut batch, RELAY_BATCH).await > 0 {
+            let bytes = if batch.len() == 1 {
+                batch.pop().unwrap_or_default()
+            } else {
+                let mut joined = BytesMut::with_capacity(batch.iter().map(Bytes::len).sum());
+                for part in batch.drain(..) {
+                    joined.extend_from_slice(&part);
+                }
+                joined.freeze()
+            };
+            yield Ok::<_, Infallible>(bytes);
         }
     };
     // No keep-alive of our own: the agent pings idle streams itself.
-    let mut response = Sse::new(frames).into_response();
+    let mut response = Response::new(Body::from_stream(body));
     let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     headers.insert(header::CONNECTION, HeaderValue::from_static("keep-alive"));
     headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
@@ -106,18 +138,33 @@ pub(crate) async fn chat_stream(
     Ok(response)
 }
 
+/// Frames formatted but not yet written.
+const RELAY_QUEUE: usize = 1024;
+/// Most frames joined into one write.
+const RELAY_BATCH: usize = 256;
+
 /// One agent frame as it came: `id:` and `event:` when it had them, then its data (a
 /// multi-line `data` becomes several `data:` lines, which the client joins back). The
 /// parser's lines never hold a newline, so id and event are always valid here.
-fn sse_event(frame: SseFrame) -> SseEvent {
-    let mut event = SseEvent::default();
-    if let Some(id) = frame.id {
-        event = event.id(id);
+fn sse_bytes(frame: &SseFrame) -> Bytes {
+    let mut out = BytesMut::with_capacity(frame.data.len() + 64);
+    if let Some(id) = &frame.id {
+        out.extend_from_slice(b"id: ");
+        out.extend_from_slice(id.as_bytes());
+        out.extend_from_slice(b"\n");
     }
-    if let Some(name) = frame.event {
-        event = event.event(name);
+    if let Some(event) = &frame.event {
+        out.extend_from_slice(b"event: ");
+        out.extend_from_slice(event.as_bytes());
+        out.extend_from_slice(b"\n");
     }
-    event.data(frame.data)
+    for line in frame.data.split('\n') {
+        out.extend_from_slice(b"data: ");
+        out.extend_from_slice(line.as_bytes());
+        out.extend_from_slice(b"\n");
+    }
+    out.extend_from_slice(b"\n");
+    out.freeze()
 }
 
 pub(crate) async fn chat_cancel(
