@@ -166,8 +166,15 @@ pub(crate) async fn capture(
             );
         }
     };
-    for (key, value) in state.credentials().apply(entries, name, email) {
-        tokio::spawn(set_git_config(state.workspace().to_path_buf(), key, value));
+    let changed = state.credentials().apply(entries, name, email);
+    if !changed.is_empty() {
+        // One after the other: concurrent `git config` writes fight over the config lock.
+        let work_dir = state.workspace().to_path_buf();
+        tokio::spawn(async move {
+            for (key, value) in changed {
+                set_git_config(&work_dir, key, value).await;
+            }
+        });
     }
     next.run(request).await
 }
@@ -187,11 +194,11 @@ fn utf8_header(headers: &HeaderMap, name: &str) -> Result<Option<String>, ()> {
 /// Not `--global`: with the local provider the agent shares the user's home, whose git
 /// config is not ours to change. A failure is logged (commits then use the agent's default
 /// identity), never fatal.
-async fn set_git_config(work_dir: std::path::PathBuf, key: &'static str, value: String) {
+async fn set_git_config(work_dir: &std::path::Path, key: &'static str, value: String) {
     // `--` keeps a value starting with `-` from being read as an option.
     let output = tokio::process::Command::new("git")
         .arg("-C")
-        .arg(&work_dir)
+        .arg(work_dir)
         .args(["config", "--local", "--", key, &value])
         .stdin(std::process::Stdio::null())
         .output()

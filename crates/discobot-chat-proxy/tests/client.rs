@@ -339,52 +339,30 @@ fn many_chunks() -> Body {
     Body::from_stream(frames)
 }
 
-/// Relaying through the parser keeps up with reading the raw bytes (≥ 90 % throughput).
+/// 100,000 small frames come through the parser whole, in order, ids intact. (How fast is
+/// measured by `cargo xtask bench chat`, not asserted here.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn relays_100k_small_chunks_near_direct_throughput() {
+async fn relays_100k_small_chunks_in_order() {
     let router = Router::new().route("/s", get(|| async { many_chunks() }));
     let endpoint = serve(router).await;
     let client = fast_retries(1);
-    let mut direct = Duration::MAX;
-    let mut relayed = Duration::MAX;
-    // Best of three each, interleaved, so a busy machine does not decide the outcome.
-    for _ in 0..3 {
-        let started = Instant::now();
-        let response = reqwest::get(format!("{}/s", endpoint.base_url))
-            .await
-            .unwrap();
-        let mut bytes = response.bytes_stream();
-        let mut n_bytes = 0;
-        while let Some(chunk) = bytes.next().await {
-            n_bytes += chunk.unwrap().len();
-        }
-        assert!(n_bytes > N_CHUNKS * 50);
-        direct = direct.min(started.elapsed());
-
-        let started = Instant::now();
-        let mut stream = client
-            .open_stream(
-                &endpoint,
-                AgentRequest {
-                    path: "/s".into(),
-                    ..Default::default()
-                },
-            )
-            .await
-            .unwrap();
-        let mut n_frames = 0;
-        while let Some(frame) = stream.next_frame().await {
-            let frame = frame.unwrap();
-            assert_eq!(frame.event.as_deref(), Some("chunk"));
-            n_frames += 1;
-        }
-        assert_eq!(n_frames, N_CHUNKS);
-        relayed = relayed.min(started.elapsed());
+    let mut stream = client
+        .open_stream(
+            &endpoint,
+            AgentRequest {
+                path: "/s".into(),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let mut n_frames = 0;
+    while let Some(frame) = stream.next_frame().await {
+        let frame = frame.unwrap();
+        assert_eq!(frame.event.as_deref(), Some("chunk"));
+        assert_eq!(frame.id, Some(format!("c:{n_frames}")));
+        assert_eq!(frame.data, r#"{"type":"text-delta","id":"t","delta":"x"}"#);
+        n_frames += 1;
     }
-    let ratio = direct.as_secs_f64() / relayed.as_secs_f64();
-    assert!(
-        ratio >= 0.9,
-        "relay throughput is {:.0} % of direct ({direct:?} vs {relayed:?})",
-        ratio * 100.0
-    );
+    assert_eq!(n_frames, N_CHUNKS);
 }

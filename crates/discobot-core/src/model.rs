@@ -184,6 +184,25 @@ string_enum!(
     }
 );
 
+/// A session's chat settings: `provider/model`, reasoning level, `plan`/`build` mode.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ChatSettings {
+    pub model: Option<String>,
+    pub reasoning: Option<String>,
+    pub mode: Option<String>,
+}
+
+impl ChatSettings {
+    /// Whether `other` sets a value this lacks or holds differently.
+    pub fn changed_by(&self, other: &ChatSettings) -> bool {
+        let differs =
+            |mine: &Option<String>, theirs: &Option<String>| theirs.is_some() && theirs != mine;
+        differs(&self.model, &other.model)
+            || differs(&self.reasoning, &other.reasoning)
+            || differs(&self.mode, &other.mode)
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct Session {
     pub id: SessionId,
@@ -201,6 +220,8 @@ pub struct Session {
     pub error_message: Option<String>,
     pub workspace_path: Option<String>,
     pub workspace_commit: Option<String>,
+    /// The model, reasoning and mode the session's chat last used.
+    pub chat_settings: ChatSettings,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }

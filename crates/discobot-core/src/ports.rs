@@ -135,6 +135,13 @@ pub trait SessionRepo: Send + Sync {
         clear_applied: bool,
         now: DateTime<Utc>,
     ) -> Result<bool>;
+    /// Writes the chat settings `settings` sets; the others stay.
+    async fn set_chat_settings(
+        &self,
+        id: &SessionId,
+        settings: &crate::model::ChatSettings,
+        now: DateTime<Utc>,
+    ) -> Result<bool>;
     /// Writes the commit columns `update` names; the others stay.
     async fn set_commit_refs(
         &self,

@@ -188,6 +188,13 @@ pub struct SessionDto {
     pub workspace_path: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub workspace_commit: Option<String>,
+    /// The chat's last `provider/model` (not in the seed's JSON; extra for clients).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reasoning: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
 }
 
 impl From<&Session> for SessionDto {
@@ -209,6 +216,9 @@ impl From<&Session> for SessionDto {
             workspace_id: session.workspace_id.to_string(),
             workspace_path: session.workspace_path.clone(),
             workspace_commit: session.workspace_commit.clone(),
+            model: session.chat_settings.model.clone(),
+            reasoning: session.chat_settings.reasoning.clone(),
+            mode: session.chat_settings.mode.clone(),
         }
     }
 }

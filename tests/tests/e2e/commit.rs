@@ -141,6 +141,9 @@ async fn commit_and_rebase_a_sessions_work() {
     fake.push(write_call("feature.txt", "a feature\n"));
     fake.push(Reply::text("Wrote feature.txt."));
     chat_turn(&server, &session, "u1", "Add a feature file").await;
+    // The session keeps the model its chat used.
+    let (_, chatted) = server.get(&format!("{LOCAL}/sessions/{session}")).await;
+    assert_eq!(chatted["model"], "anthropic/claude-sonnet-4-5", "{chatted}");
     let committed = operation(&server, &session, "commit").await;
     assert_eq!(committed["status"], "committed", "{committed}");
     assert_eq!(

@@ -1,8 +1,9 @@
 //! Chat end to end through real Docker sandboxes, with the fake LLM standing in for Anthropic:
 //! a tool call that writes a file (seen in the stream, the files route, the diff and the
-//! model's next request), cancel mid-stream, reconnect with `Last-Event-ID`, a question and
-//! its answer, a server killed mid-stream and restarted on the same database, and the agent
-//! killed mid-turn then resumed.
+//! model's next request) and CommitSession bringing it to the host workspace as a commit,
+//! cancel mid-stream, reconnect with `Last-Event-ID`, a question and its answer, a server
+//! killed mid-stream and restarted on the same database, and the agent killed mid-turn then
+//! resumed.
 //!
 //! Each scenario has its own project (so its own cache volume: scenarios may run at the same
 //! time as the other Docker tests), its own fake LLM listening on the Docker bridge gateway
@@ -534,6 +535,34 @@ async fn write_tool(api: Api) {
         results[0]
     );
     assert!(tool_results(&requests[0]).is_empty());
+
+    // CommitSession brings the work back: a real commit on the host's HEAD.
+    let base = discobot_tests::git(&fixture.workspace.dir, &["rev-parse", "HEAD"]);
+    let started = fixture
+        .api
+        .expect(Method::POST, &format!("{}/commit", fixture.s()), None, 200)
+        .await;
+    assert_eq!(started, json!({"success": true}));
+    let committed = wait_until(Duration::from_secs(60), "session committed", || async {
+        let (_, body) = fixture.api.call(Method::GET, &fixture.s(), None).await;
+        assert_ne!(body["status"], "error", "{body}");
+        (body["status"] == "committed").then_some(body)
+    })
+    .await;
+    let dir = &fixture.workspace.dir;
+    let head = discobot_tests::git(dir, &["rev-parse", "HEAD"]);
+    assert_eq!(committed["appliedCommit"], head.as_str(), "{committed}");
+    assert_eq!(discobot_tests::git(dir, &["rev-parse", "HEAD~1"]), base);
+    assert_eq!(
+        discobot_tests::git(dir, &["log", "-1", "--name-status", "--format="]),
+        "A\thello.txt"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("hello.txt")).unwrap(),
+        content
+    );
+    assert_eq!(discobot_tests::git(dir, &["status", "--porcelain"]), "");
+    discobot_tests::git(dir, &["fsck", "--strict"]);
     fixture.tear_down().await;
 }
 

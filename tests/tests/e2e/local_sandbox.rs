@@ -101,7 +101,10 @@ async fn local_sandbox_session() {
             json!({"path": workspace_dir.display().to_string()}),
         )
         .await;
+    // Committed: the agent works in a clone of the workspace's HEAD.
     std::fs::write(workspace_dir.join("NOTES.md"), "local notes\n").unwrap();
+    discobot_tests::git(&workspace_dir, &["add", "NOTES.md"]);
+    discobot_tests::git(&workspace_dir, &["commit", "-q", "-m", "Notes"]);
     let session = format!("loc-{}", uuid::Uuid::new_v4().simple());
     server
         .expect(

@@ -12,7 +12,7 @@ use crate::credentials::{CREDENTIAL_TYPES, PROVIDERS};
 use crate::error::{Error, ErrorKind, Result};
 use crate::events::EventPayload;
 use crate::ids::SessionId;
-use crate::model::{CommitStatus, Session};
+use crate::model::{ChatSettings, CommitStatus, Session};
 use crate::ports::{AgentEventStream, AgentMethod, SseFrame};
 
 /// Longest session name taken from a first message.
@@ -103,15 +103,16 @@ impl ChatStream {
             if frame.event.as_deref() == Some("chunk") && frame.data.contains("data-thread-update")
             {
                 // Field borrows only: the stream must stay `Send` without being `Sync`.
-                thread_update(&self.app, &self.session, &frame.data).await;
+                thread_update(&self.app, &mut self.session, &frame.data).await;
             }
             return Some(ChatStreamItem::Frame(frame));
         }
     }
 }
 
-/// Publishes `thread_updated` for a `data-thread-update` chunk naming its thread.
-async fn thread_update(app: &App, session: &Session, data: &str) {
+/// Publishes `thread_updated` for a `data-thread-update` chunk naming its thread, and keeps
+/// the model, reasoning and mode it announces on the session.
+async fn thread_update(app: &App, session: &mut Session, data: &str) {
     let Ok(chunk) = serde_json::from_str::<Value>(data) else {
         return;
     };
@@ -119,6 +120,19 @@ async fn thread_update(app: &App, session: &Session, data: &str) {
         return;
     }
     let thread = &chunk["data"]["thread"];
+    let text = |key: &str| {
+        thread[key]
+            .as_str()
+            .map(str::trim)
+            .filter(|value| !value.is_empty())
+            .map(str::to_owned)
+    };
+    let announced = ChatSettings {
+        model: text("model"),
+        reasoning: text("reasoning"),
+        mode: text("mode"),
+    };
+    app.remember_chat_settings(session, announced).await;
     let id = thread["id"].as_str().unwrap_or_default().trim();
     let name = thread["name"].as_str().unwrap_or_default().trim();
     if id.is_empty() || name.is_empty() {
@@ -201,6 +215,13 @@ impl App {
                 );
                 started.queued_prompt_id = answer["queuedPromptId"].as_str().map(str::to_owned);
                 self.chat_succeeded(&session.id).await;
+                let sent = ChatSettings {
+                    model: input.model.clone().filter(|v| !v.is_empty()),
+                    reasoning: input.reasoning.clone().filter(|v| !v.is_empty()),
+                    mode: input.mode.clone().filter(|v| !v.is_empty()),
+                };
+                let mut session = session;
+                self.remember_chat_settings(&mut session, sent).await;
                 Ok(started)
             }
             Err(error) if error.kind == ErrorKind::Conflict => Err(error),
@@ -259,6 +280,35 @@ impl App {
                 "sandbox returned status {status}: {}",
                 agent_error_text(&response.body)
             ))),
+        }
+    }
+
+    /// Stores chat settings that differ from the session's (and updates `session`).
+    async fn remember_chat_settings(&self, session: &mut Session, settings: ChatSettings) {
+        if !session.chat_settings.changed_by(&settings) {
+            return;
+        }
+        match self
+            .ports
+            .sessions
+            .set_chat_settings(&session.id, &settings, Utc::now())
+            .await
+        {
+            Ok(_) => {
+                let merged = &mut session.chat_settings;
+                for (mine, theirs) in [
+                    (&mut merged.model, settings.model),
+                    (&mut merged.reasoning, settings.reasoning),
+                    (&mut merged.mode, settings.mode),
+                ] {
+                    if theirs.is_some() {
+                        *mine = theirs;
+                    }
+                }
+            }
+            Err(error) => {
+                tracing::warn!(session.id = %session.id, %error, "failed to store chat settings")
+            }
         }
     }
 

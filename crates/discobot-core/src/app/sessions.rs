@@ -152,6 +152,7 @@ impl App {
             error_message: None,
             workspace_path: workspace.work_dir.clone(),
             workspace_commit: None,
+            chat_settings: Default::default(),
             created_at: now,
             updated_at: now,
         };

@@ -97,6 +97,7 @@ fn fixtures(workspace_dir: &std::path::Path) -> (Session, Workspace) {
         error_message: None,
         workspace_path: workspace.work_dir.clone(),
         workspace_commit: None,
+        chat_settings: Default::default(),
         created_at: now,
         updated_at: now,
     };

@@ -5,7 +5,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use discobot_core::Result;
 use discobot_core::ids::{ProjectId, SessionId, WorkspaceId};
-use discobot_core::model::{CommitStatus, Session, SessionStatus, TerminalHistoryEntry};
+use discobot_core::model::{
+    ChatSettings, CommitStatus, Session, SessionStatus, TerminalHistoryEntry,
+};
 use discobot_core::ports::{CommitRefs, SessionRepo};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
@@ -40,6 +42,11 @@ fn session_from_row(row: sessions::Model) -> Result<Session, StoreError> {
         error_message: row.error_message,
         workspace_path: row.workspace_path,
         workspace_commit: row.workspace_commit,
+        chat_settings: ChatSettings {
+            model: row.model,
+            reasoning: row.reasoning,
+            mode: row.mode,
+        },
         created_at: row.created_at,
         updated_at: row.updated_at,
     })
@@ -147,6 +154,9 @@ impl SessionRepo for Store {
             error_message: Set(session.error_message.clone()),
             workspace_path: Set(session.workspace_path.clone()),
             workspace_commit: Set(session.workspace_commit.clone()),
+            model: Set(session.chat_settings.model.clone()),
+            reasoning: Set(session.chat_settings.reasoning.clone()),
+            mode: Set(session.chat_settings.mode.clone()),
             created_at: Set(ts(session.created_at)),
             updated_at: Set(ts(session.updated_at)),
             deleted_at: Set(None),
@@ -300,6 +310,32 @@ impl SessionRepo for Store {
                 sessions::Column::WorkspaceCommit,
                 Expr::value(Some(commit.clone())),
             );
+        }
+        let result = update
+            .filter(sessions::Column::Id.eq(id.as_str()))
+            .filter(sessions::Column::DeletedAt.is_null())
+            .exec(&self.writer)
+            .await
+            .db()?;
+        Ok(result.rows_affected == 1)
+    }
+
+    async fn set_chat_settings(
+        &self,
+        id: &SessionId,
+        settings: &ChatSettings,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let mut update = sessions::Entity::update_many()
+            .col_expr(sessions::Column::UpdatedAt, Expr::value(ts(now)));
+        for (column, value) in [
+            (sessions::Column::Model, &settings.model),
+            (sessions::Column::Reasoning, &settings.reasoning),
+            (sessions::Column::Mode, &settings.mode),
+        ] {
+            if let Some(value) = value {
+                update = update.col_expr(column, Expr::value(Some(value.clone())));
+            }
         }
         let result = update
             .filter(sessions::Column::Id.eq(id.as_str()))

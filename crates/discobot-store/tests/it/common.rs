@@ -208,6 +208,7 @@ pub fn session(id: &str, workspace: &Workspace, created_at: DateTime<Utc>) -> Se
         error_message: None,
         workspace_path: None,
         workspace_commit: None,
+        chat_settings: Default::default(),
         created_at,
         updated_at: created_at,
     }
