@@ -5,12 +5,12 @@
 
 use std::time::Duration;
 
-use discobot_fake_llm::{FakeLlm, Reply, Step};
+use discobot_fake_llm::{Reply, Step};
 use discobot_tests::reqwest::Method;
-use discobot_tests::{Backend, ServerOptions, SseStream, TestServer, json};
+use discobot_tests::{SseStream, json};
 use serde_json::Value;
 
-use crate::common::{LOCAL, delete_session_and_wait};
+use crate::common::{LOCAL, delete_session_and_wait, local_server_with_fake_anthropic};
 use crate::sandbox::wait_status;
 
 const WAIT: Duration = Duration::from_secs(90);
@@ -19,15 +19,7 @@ const HIDDEN: &str = "hidden-token-77a2c";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn agent_visible_credentials_reach_bash_only() {
-    let fake = FakeLlm::start("127.0.0.1:0".parse().unwrap())
-        .await
-        .expect("fake LLM starts");
-    let mut options = ServerOptions::new(Backend::Sqlite);
-    options.docker = true;
-    options.extra_args = vec!["--sandbox-provider".into(), "local".into()];
-    let server = TestServer::start_with(options)
-        .await
-        .expect("server starts");
+    let (server, fake) = local_server_with_fake_anthropic().await;
     let create = |body: Value| {
         let server = &server;
         async move {
@@ -41,14 +33,6 @@ async fn agent_visible_credentials_reach_bash_only() {
                 .await
         }
     };
-    create(json!({
-        "provider": "anthropic", "name": "Fake Anthropic", "authType": "api_key",
-        "envVars": [
-            {"key": "ANTHROPIC_API_KEY", "value": "sk-ant-fake-e2e-0123456789"},
-            {"key": "ANTHROPIC_BASE_URL", "value": fake.base_url_anthropic()},
-        ],
-    }))
-    .await;
     create(
         json!({"name": "Deploy", "authType": "api_key", "agentVisible": true,
         "envVars": [{"key": "DEPLOY_TOKEN", "value": VISIBLE}]}),

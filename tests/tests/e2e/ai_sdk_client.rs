@@ -8,13 +8,13 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use discobot_fake_llm::{FakeLlm, Reply, Step};
+use discobot_fake_llm::{Reply, Step};
 use discobot_tests::reqwest::{Method, StatusCode};
-use discobot_tests::{Backend, ServerOptions, TestServer, git_fixture, json, str_field};
+use discobot_tests::{git_fixture, json, str_field};
 use futures::StreamExt;
 use serde_json::Value;
 
-use crate::common::{LOCAL, delete_session_and_wait};
+use crate::common::{LOCAL, delete_session_and_wait, local_server_with_fake_anthropic};
 use crate::sandbox::wait_status;
 
 const THINKING: &str = "The user wants a greeting file.";
@@ -140,9 +140,7 @@ async fn ai_sdk_client_rebuilds_the_relayed_turn() {
     assert_agent_built();
 
     // The model: reasoning, text and a Write call, then text once the tool has answered.
-    let fake = FakeLlm::start("127.0.0.1:0".parse().unwrap())
-        .await
-        .expect("fake LLM starts");
+    let (server, fake) = local_server_with_fake_anthropic().await;
     fake.push(Reply::new(vec![
         Step::thinking(THINKING, None),
         Step::text(BEFORE_TOOL),
@@ -152,30 +150,6 @@ async fn ai_sdk_client_rebuilds_the_relayed_turn() {
         ),
     ]));
     fake.push(Reply::text(AFTER_TOOL));
-
-    let mut options = ServerOptions::new(Backend::Sqlite);
-    // Keeps the test support from adding `--sandbox-provider none`.
-    options.docker = true;
-    options.extra_args = vec!["--sandbox-provider".into(), "local".into()];
-    let server = TestServer::start_with(options)
-        .await
-        .expect("server starts");
-
-    // Anthropic, pointed at the fake.
-    server
-        .expect(
-            Method::POST,
-            &format!("{LOCAL}/credentials"),
-            Some(json!({
-                "provider": "anthropic", "name": "Fake Anthropic", "authType": "api_key",
-                "envVars": [
-                    {"key": "ANTHROPIC_API_KEY", "value": "sk-ant-fake-e2e-0123456789"},
-                    {"key": "ANTHROPIC_BASE_URL", "value": fake.base_url_anthropic()},
-                ],
-            })),
-            200,
-        )
-        .await;
 
     let dir = tempfile::tempdir().unwrap();
     let repo = git_fixture(&dir.path().join("repo"));

@@ -7,14 +7,12 @@
 use std::path::Path;
 use std::time::Duration;
 
-use discobot_fake_llm::{FakeLlm, Reply, Step};
+use discobot_fake_llm::{Reply, Step};
 use discobot_tests::reqwest::Method;
-use discobot_tests::{
-    Backend, ServerOptions, SseStream, TestServer, git, git_fixture, json, str_field, wait_until,
-};
+use discobot_tests::{SseStream, TestServer, git, git_fixture, json, str_field, wait_until};
 use serde_json::Value;
 
-use crate::common::{LOCAL, delete_session_and_wait};
+use crate::common::{LOCAL, delete_session_and_wait, local_server_with_fake_anthropic};
 use crate::sandbox::wait_status;
 
 const WAIT: Duration = Duration::from_secs(90);
@@ -94,29 +92,7 @@ fn host_state(repo: &Path) -> (String, String, String) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn commit_and_rebase_a_sessions_work() {
-    let fake = FakeLlm::start("127.0.0.1:0".parse().unwrap())
-        .await
-        .expect("fake LLM starts");
-    let mut options = ServerOptions::new(Backend::Sqlite);
-    options.docker = true;
-    options.extra_args = vec!["--sandbox-provider".into(), "local".into()];
-    let server = TestServer::start_with(options)
-        .await
-        .expect("server starts");
-    server
-        .expect(
-            Method::POST,
-            &format!("{LOCAL}/credentials"),
-            Some(json!({
-                "provider": "anthropic", "name": "Fake Anthropic", "authType": "api_key",
-                "envVars": [
-                    {"key": "ANTHROPIC_API_KEY", "value": "sk-ant-fake-e2e-0123456789"},
-                    {"key": "ANTHROPIC_BASE_URL", "value": fake.base_url_anthropic()},
-                ],
-            })),
-            200,
-        )
-        .await;
+    let (server, fake) = local_server_with_fake_anthropic().await;
     let dir = tempfile::tempdir().unwrap();
     let repo = git_fixture(&dir.path().join("repo"));
     // The host's identity for this workspace: the agent's commits carry it.

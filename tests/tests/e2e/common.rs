@@ -209,3 +209,33 @@ pub async fn delete_session_and_wait(server: &TestServer, id: &str, deadline: st
     })
     .await;
 }
+
+/// A server with the local sandbox provider (agents as child processes, no Docker) and a
+/// fake LLM on loopback that project `local` reaches as Anthropic through a credential.
+pub async fn local_server_with_fake_anthropic() -> (TestServer, discobot_fake_llm::FakeLlm) {
+    let fake = discobot_fake_llm::FakeLlm::start("127.0.0.1:0".parse().unwrap())
+        .await
+        .expect("fake LLM starts");
+    let mut options = discobot_tests::ServerOptions::new(discobot_tests::Backend::Sqlite);
+    // Keeps the test support from adding `--sandbox-provider none`.
+    options.docker = true;
+    options.extra_args = vec!["--sandbox-provider".into(), "local".into()];
+    let server = TestServer::start_with(options)
+        .await
+        .expect("server starts");
+    server
+        .expect(
+            Method::POST,
+            &format!("{LOCAL}/credentials"),
+            Some(json!({
+                "provider": "anthropic", "name": "Fake Anthropic", "authType": "api_key",
+                "envVars": [
+                    {"key": "ANTHROPIC_API_KEY", "value": "sk-ant-fake-e2e-0123456789"},
+                    {"key": "ANTHROPIC_BASE_URL", "value": fake.base_url_anthropic()},
+                ],
+            })),
+            200,
+        )
+        .await;
+    (server, fake)
+}

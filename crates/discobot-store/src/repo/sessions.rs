@@ -79,6 +79,32 @@ fn terminal_statuses() -> Vec<&'static str> {
         .collect()
 }
 
+impl Store {
+    /// Writes the text columns that have a value (the others stay) and `updated_at` of a live
+    /// session; whether it exists.
+    async fn set_text_columns(
+        &self,
+        id: &SessionId,
+        columns: &[(sessions::Column, &Option<String>)],
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let mut update = sessions::Entity::update_many()
+            .col_expr(sessions::Column::UpdatedAt, Expr::value(ts(now)));
+        for (column, value) in columns {
+            if let Some(value) = value {
+                update = update.col_expr(*column, Expr::value(Some(value.clone())));
+            }
+        }
+        let result = update
+            .filter(sessions::Column::Id.eq(id.as_str()))
+            .filter(sessions::Column::DeletedAt.is_null())
+            .exec(&self.writer)
+            .await
+            .db()?;
+        Ok(result.rows_affected == 1)
+    }
+}
+
 #[async_trait]
 impl SessionRepo for Store {
     async fn list_sessions(&self, project: &ProjectId) -> Result<Vec<Session>> {
@@ -291,33 +317,16 @@ impl SessionRepo for Store {
         refs: &CommitRefs,
         now: DateTime<Utc>,
     ) -> Result<bool> {
-        let mut update = sessions::Entity::update_many()
-            .col_expr(sessions::Column::UpdatedAt, Expr::value(ts(now)));
-        if let Some(base) = &refs.base_commit {
-            update = update.col_expr(
-                sessions::Column::BaseCommit,
-                Expr::value(Some(base.clone())),
-            );
-        }
-        if let Some(applied) = &refs.applied_commit {
-            update = update.col_expr(
-                sessions::Column::AppliedCommit,
-                Expr::value(Some(applied.clone())),
-            );
-        }
-        if let Some(commit) = &refs.workspace_commit {
-            update = update.col_expr(
-                sessions::Column::WorkspaceCommit,
-                Expr::value(Some(commit.clone())),
-            );
-        }
-        let result = update
-            .filter(sessions::Column::Id.eq(id.as_str()))
-            .filter(sessions::Column::DeletedAt.is_null())
-            .exec(&self.writer)
-            .await
-            .db()?;
-        Ok(result.rows_affected == 1)
+        self.set_text_columns(
+            id,
+            &[
+                (sessions::Column::BaseCommit, &refs.base_commit),
+                (sessions::Column::AppliedCommit, &refs.applied_commit),
+                (sessions::Column::WorkspaceCommit, &refs.workspace_commit),
+            ],
+            now,
+        )
+        .await
     }
 
     async fn set_chat_settings(
@@ -326,24 +335,16 @@ impl SessionRepo for Store {
         settings: &ChatSettings,
         now: DateTime<Utc>,
     ) -> Result<bool> {
-        let mut update = sessions::Entity::update_many()
-            .col_expr(sessions::Column::UpdatedAt, Expr::value(ts(now)));
-        for (column, value) in [
-            (sessions::Column::Model, &settings.model),
-            (sessions::Column::Reasoning, &settings.reasoning),
-            (sessions::Column::Mode, &settings.mode),
-        ] {
-            if let Some(value) = value {
-                update = update.col_expr(column, Expr::value(Some(value.clone())));
-            }
-        }
-        let result = update
-            .filter(sessions::Column::Id.eq(id.as_str()))
-            .filter(sessions::Column::DeletedAt.is_null())
-            .exec(&self.writer)
-            .await
-            .db()?;
-        Ok(result.rows_affected == 1)
+        self.set_text_columns(
+            id,
+            &[
+                (sessions::Column::Model, &settings.model),
+                (sessions::Column::Reasoning, &settings.reasoning),
+                (sessions::Column::Mode, &settings.mode),
+            ],
+            now,
+        )
+        .await
     }
 
     async fn soft_delete_session(&self, id: &SessionId, now: DateTime<Utc>) -> Result<()> {
