@@ -226,7 +226,11 @@ pub(crate) fn check_segment(value: &str, what: &str) -> Result<()> {
     if value.trim().is_empty() {
         return Err(Error::invalid(format!("{what} is required")));
     }
-    if value.chars().count() > 256 || value.chars().any(char::is_control) {
+    // `.` and `..` would be resolved away in the agent's URL and reach another route.
+    if value.chars().count() > 256
+        || value.chars().any(char::is_control)
+        || matches!(value, "." | "..")
+    {
         return Err(Error::invalid(format!("invalid {what}")));
     }
     Ok(())
@@ -249,6 +253,17 @@ pub(crate) fn encode(value: &str) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn ids_in_agent_urls_are_single_plain_segments() {
+        for ok in ["main", "a.b", "x y", "...", "caf\u{e9}"] {
+            assert!(check_segment(ok, "threadId").is_ok(), "{ok}");
+        }
+        for bad in ["", " ", ".", "..", "a\nb", &"x".repeat(257)] {
+            let error = check_segment(bad, "threadId").unwrap_err();
+            assert_eq!(error.kind, ErrorKind::InvalidInput, "{bad:?}");
+        }
+    }
 
     #[test]
     fn paths_stay_inside_the_workspace() {

@@ -69,9 +69,18 @@ pub struct ChatStream {
     session: Session,
     last_touch: DateTime<Utc>,
     done: bool,
+    /// Whether `data-thread-update` chunks publish `thread_updated` (the SSE relay does, the
+    /// `/ws` relay does not, as upstream).
+    publish_thread_updates: bool,
 }
 
 impl ChatStream {
+    /// The stream without `thread_updated` events (for the `/ws` relay).
+    pub fn without_thread_events(mut self) -> Self {
+        self.publish_thread_updates = false;
+        self
+    }
+
     /// The next frame to relay; `None` once the agent closed the stream.
     pub async fn next(&mut self) -> Option<ChatStreamItem> {
         loop {
@@ -100,7 +109,9 @@ impl ChatStream {
             if frame.event.as_deref() == Some("done") || frame.data == "[DONE]" {
                 continue;
             }
-            if frame.event.as_deref() == Some("chunk") && frame.data.contains("data-thread-update")
+            if self.publish_thread_updates
+                && frame.event.as_deref() == Some("chunk")
+                && frame.data.contains("data-thread-update")
             {
                 // Field borrows only: the stream must stay `Send` without being `Sync`.
                 thread_update(&self.app, &mut self.session, &frame.data).await;
@@ -416,6 +427,7 @@ impl App {
             session: target.session,
             last_touch: Utc::now(),
             done: false,
+            publish_thread_updates: true,
         })
     }
 

@@ -118,20 +118,43 @@ impl App {
         if session.status.is_terminal() {
             return Ok(JobRun::Done);
         }
-        self.ports
-            .sessions
-            .set_commit_status(&id, Some(CommitStatus::Committing), None, Utc::now())
-            .await?;
-        self.publish_commit_status(&session, Some(CommitStatus::Committing))
-            .await;
-        let outcome = match self.session_workspace(&session).await {
-            Ok(workspace) if rebase => self.rebase_work(&session, &workspace).await,
-            Ok(workspace) => self.commit_work(&session, &workspace).await,
-            Err(error) => Err(error),
-        };
+        // Every way out of here ends the operation (`completed` or `failed`); a job cut off
+        // by its timeout is ended by `job_finished`.
+        let outcome = async {
+            self.ports
+                .sessions
+                .set_commit_status(&id, Some(CommitStatus::Committing), None, Utc::now())
+                .await?;
+            self.publish_commit_status(&session, Some(CommitStatus::Committing))
+                .await;
+            let workspace = self.session_workspace(&session).await?;
+            if rebase {
+                self.rebase_work(&session, &workspace).await
+            } else {
+                self.commit_work(&session, &workspace).await
+            }
+        }
+        .await;
         self.finish_operation(&session, outcome.map_err(|error| error.message))
             .await;
         Ok(JobRun::Done)
+    }
+
+    /// A commit or rebase job that ended without recording its outcome (timed out): the
+    /// operation fails with the job's error, unless it already ended.
+    pub(crate) async fn commit_job_failed(&self, job: &Job, error: &str) {
+        let Some(id) = job.payload.get("sessionId").and_then(Value::as_str) else {
+            return;
+        };
+        let Ok(Some(session)) = self.ports.sessions.get_session(&SessionId::new(id)).await else {
+            return;
+        };
+        if matches!(
+            session.commit_status,
+            Some(CommitStatus::Pending | CommitStatus::Committing)
+        ) {
+            self.finish_operation(&session, Err(error.to_owned())).await;
+        }
     }
 
     async fn session_workspace(&self, session: &Session) -> Result<Workspace> {
@@ -309,12 +332,12 @@ impl App {
                     "the agent did not finish the {kind} in time"
                 )));
             }
-            let Some(frame) = stream.next_frame().await else {
-                return Err(Error::bad_gateway(format!(
-                    "the agent's stream ended before the {kind} finished"
-                )));
+            // A stream that breaks off is tolerated: the turn goes on in the agent, whose
+            // status says when it is over; what it did shows in `GET /commits`.
+            let Some(Ok(frame)) = stream.next_frame().await else {
+                drop(stream);
+                return self.wait_until_idle(target, thread, kind, deadline).await;
             };
-            let frame = frame?;
             if frame.event.as_deref() != Some("chunk") {
                 continue;
             }
@@ -350,6 +373,42 @@ impl App {
                 }
                 _ => {}
             }
+        }
+    }
+
+    /// Polls the thread's chat status until no turn runs.
+    async fn wait_until_idle(
+        &self,
+        target: &AgentTarget,
+        thread: &str,
+        kind: &str,
+        deadline: chrono::DateTime<Utc>,
+    ) -> Result<()> {
+        loop {
+            let status = self
+                .ports
+                .agent
+                .call(
+                    &target.endpoint,
+                    target.request(
+                        AgentMethod::Get,
+                        format!("/threads/{thread}/chat/status"),
+                        None,
+                    ),
+                )
+                .await
+                .and_then(success_json);
+            if let Ok(status) = status
+                && status["isRunning"] == false
+            {
+                return Ok(());
+            }
+            if Utc::now() >= deadline {
+                return Err(Error::bad_gateway(format!(
+                    "the agent did not finish the {kind} in time"
+                )));
+            }
+            self.ports.sleeper.sleep(Duration::from_millis(500)).await;
         }
     }
 

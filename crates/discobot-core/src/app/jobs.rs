@@ -39,6 +39,14 @@ impl JobHandler for App {
     }
 
     async fn job_finished(&self, job: &Job, error: Option<&str>) {
+        if let Some(error) = error
+            && matches!(
+                JobType::parse(&job.job_type),
+                Ok(JobType::SessionCommit | JobType::SessionRebase)
+            )
+        {
+            self.commit_job_failed(job, error).await;
+        }
         let Some(project) = job.payload.get("projectId").and_then(Value::as_str) else {
             return;
         };
@@ -146,13 +154,19 @@ impl App {
                         .as_deref()
                         .unwrap_or("workspace initialization failed")
                 );
-                self.set_session_status(
-                    &session.project_id,
-                    &id,
-                    SessionStatus::Error,
-                    Some(&message),
-                )
-                .await?;
+                // Said once: the job looks again every few seconds, and an unchanged
+                // status is no news for the project's event stream.
+                if session.status != SessionStatus::Error
+                    || session.error_message.as_deref() != Some(message.as_str())
+                {
+                    self.set_session_status(
+                        &session.project_id,
+                        &id,
+                        SessionStatus::Error,
+                        Some(&message),
+                    )
+                    .await?;
+                }
                 // The workspace job may still retry; look again rather than give up.
                 return Ok(JobRun::Defer(WORKSPACE_WAIT * 5));
             }

@@ -8,6 +8,7 @@ use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::response::Response;
 use discobot_core::app::{ChatStreamItem, EventCursor, ProjectAccess};
 use discobot_core::ids::SessionId;
+use futures::{SinkExt, StreamExt};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tokio::sync::mpsc;
@@ -121,34 +122,53 @@ pub(crate) async fn project_ws(
         .on_upgrade(move |socket| connection(socket, state, access)))
 }
 
-async fn connection(mut socket: WebSocket, state: AppState, access: ProjectAccess) {
+async fn connection(socket: WebSocket, state: AppState, access: ProjectAccess) {
     let shutdown = state.0.streams.child_token();
     let (outbox, mut outgoing) = mpsc::channel::<ServerMessage>(OUTBOX);
+    let (mut sink, mut incoming) = socket.split();
+    // The writer drains the outbox on its own, so the reader below may wait for room in it
+    // (a reply to a client message) without ever waiting on itself.
+    let writer_shutdown = shutdown.clone();
+    let writer = tokio::spawn(async move {
+        loop {
+            let message = tokio::select! {
+                _ = writer_shutdown.cancelled() => break,
+                message = outgoing.recv() => message,
+            };
+            let Some(message) = message else { break };
+            let Ok(text) = serde_json::to_string(&message) else {
+                continue;
+            };
+            if sink.send(Message::Text(text.into())).await.is_err() {
+                break;
+            }
+        }
+        // A failed write ends the reader too.
+        writer_shutdown.cancel();
+        let _ = sink.send(Message::Close(None)).await;
+    });
     let mut subscriptions: HashMap<Key, CancellationToken> = HashMap::new();
     loop {
+        let incoming = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            incoming = incoming.next() => incoming,
+        };
+        let text = match incoming {
+            Some(Ok(Message::Text(text))) => text,
+            Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+            // Binary frames, close, errors: the connection is over.
+            _ => break,
+        };
+        let Ok(message) = serde_json::from_str::<ClientMessage>(&text) else {
+            break;
+        };
         tokio::select! {
             _ = shutdown.cancelled() => break,
-            message = outgoing.recv() => {
-                let Some(message) = message else { break };
-                let Ok(text) = serde_json::to_string(&message) else { continue };
-                if socket.send(Message::Text(text.into())).await.is_err() {
-                    break;
-                }
-            }
-            incoming = socket.recv() => {
-                let text = match incoming {
-                    Some(Ok(Message::Text(text))) => text,
-                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
-                    // Binary frames, close, errors: the connection is over.
-                    _ => break,
-                };
-                let Ok(message) = serde_json::from_str::<ClientMessage>(&text) else { break };
-                handle(&state, &access, &outbox, &shutdown, &mut subscriptions, message).await;
-            }
+            _ = handle(&state, &access, &outbox, &shutdown, &mut subscriptions, message) => {}
         }
     }
     shutdown.cancel();
-    let _ = socket.send(Message::Close(None)).await;
+    let _ = writer.await;
 }
 
 async fn handle(
@@ -254,7 +274,7 @@ async fn chat(
         )
         .await;
     let mut frames = match opened {
-        Ok(frames) => frames,
+        Ok(frames) => frames.without_thread_events(),
         Err(error) => {
             let _ = outbox.send(key.error(error.message)).await;
             return;
