@@ -123,6 +123,13 @@ pub enum CoreChunk {
     ToolOutputDenied {
         tool_call_id: String,
     },
+    /// The tool waits for the user (a question): closes the message in the client, which
+    /// then fetches the question by `approvalId`.
+    #[serde(rename_all = "camelCase")]
+    ToolApprovalRequest {
+        approval_id: String,
+        tool_call_id: String,
+    },
     #[serde(rename_all = "camelCase")]
     MessageMetadata {
         message_metadata: Value,

@@ -15,7 +15,7 @@ use discobot_agent_api::{
     ChatRequest, ChatStartResponse, CoreChunk, Mode, QueuedPrompt, Role, ThreadState, UiChunk,
     UiMessage,
 };
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use serde_json::{Value, json};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -499,7 +499,34 @@ impl Chat {
     async fn run_turns(self: Arc<Self>, hub: Arc<Hub>, first: Arc<Completion>) {
         let mut completion = first;
         loop {
-            let outcome = self.run(&hub, &completion).await;
+            // A bug in a tool or a client must not leave the thread running forever: a
+            // panicking turn ends as failed like any other.
+            let outcome = std::panic::AssertUnwindSafe(self.run(&hub, &completion))
+                .catch_unwind()
+                .await
+                .unwrap_or_else(|_| {
+                    let message = "the agent failed on this turn (internal error)".to_owned();
+                    tracing::error!(thread = %hub.thread_id, "a turn panicked");
+                    push(
+                        &self.store,
+                        &hub,
+                        &completion,
+                        &CoreChunk::Error {
+                            error_text: message.clone(),
+                        }
+                        .into(),
+                    );
+                    TurnOutcome {
+                        assistant: UiMessage {
+                            id: format!("{}-assistant", completion.id),
+                            role: Role::Assistant,
+                            parts: vec![json!({"type": "step-start"})],
+                            metadata: None,
+                            created_at: Some(now()),
+                        },
+                        end: TurnEnd::Failed(message),
+                    }
+                });
             match self.finish(&hub, &completion, outcome) {
                 Some(next) => completion = next,
                 None => return,
@@ -612,6 +639,7 @@ impl Chat {
             Err(err) => return TurnEnd::Failed(err.to_string()),
         };
         let (credentials, tool_env) = self.credentials();
+        let message_id = format!("{}-assistant", completion.id);
         let mut finish_reason = FinishReason::Stop;
         for _ in 0..MAX_STEPS {
             turn.start_step();
@@ -668,6 +696,7 @@ impl Chat {
             for (id, name, input) in calls {
                 let context = ToolContext {
                     thread_id,
+                    message_id: &message_id,
                     tool_call_id: &id,
                     work_dir: &self.work_dir,
                     thread_dir: &thread_dir,
@@ -776,7 +805,8 @@ impl Chat {
                 history: None,
                 cursor: Cursor {
                     seq: completion.seq,
-                    offset: offset + 1,
+                    // An offset past any chunk (even `usize::MAX`) just waits for new ones.
+                    offset: offset.saturating_add(1),
                 },
             });
         }

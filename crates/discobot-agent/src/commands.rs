@@ -97,7 +97,19 @@ async fn rebase_onto(work_dir: &Path, new_base: &str) -> Result<String, String> 
         return Err(format!("unknown base commit {new_base}"));
     };
     let mut args = identity_args(work_dir).await;
-    args.extend(["rebase".to_owned(), "--quiet".to_owned(), base_sha.clone()]);
+    args.extend(["rebase".to_owned(), "--quiet".to_owned()]);
+    // Only the session's own commits move: those after the base it started from (a host
+    // that rewrote its branch must not get its old commits back as the session's work).
+    if resolve_commit(work_dir, BASE_REF)
+        .await
+        .ok()
+        .flatten()
+        .is_some()
+    {
+        args.extend(["--onto".to_owned(), base_sha.clone(), BASE_REF.to_owned()]);
+    } else {
+        args.push(base_sha.clone());
+    }
     let rebased = run_git(work_dir, &args, None)
         .await
         .map_err(|e| e.to_string())?;

@@ -57,7 +57,7 @@ pub(crate) fn confine(root: &Path, rel: &str, follow_last: bool) -> Result<Confi
             Component::RootDir | Component::Prefix(_) => return Err(Escapes),
         }
     }
-    if parts.first().is_some_and(|first| *first == ".git") {
+    if parts.iter().any(|part| *part == ".git") {
         return Err(Escapes);
     }
     let canonical_root = std::fs::canonicalize(root).map_err(|_| Escapes)?;
@@ -72,8 +72,14 @@ pub(crate) fn confine(root: &Path, rel: &str, follow_last: bool) -> Result<Confi
         match std::fs::symlink_metadata(&full) {
             // Nothing there (yet): nothing below it exists either.
             Err(_) => checking = false,
+            // Inside the root, and not into its `.git` (a symlink to it, or a nested one):
+            // writing hooks there would run code on the next git command.
             Ok(_) => match std::fs::canonicalize(&full) {
-                Ok(real) if real.starts_with(&canonical_root) => {}
+                Ok(real)
+                    if real.starts_with(&canonical_root)
+                        && !real.strip_prefix(&canonical_root).is_ok_and(|inner| {
+                            inner.components().any(|c| c.as_os_str() == ".git")
+                        }) => {}
                 _ => return Err(Escapes),
             },
         }
@@ -223,6 +229,10 @@ pub(crate) async fn read(
     };
     if meta.is_dir() {
         return error(StatusCode::BAD_REQUEST, "Is a directory");
+    }
+    // A FIFO or device would block the read forever.
+    if !meta.is_file() {
+        return error(StatusCode::BAD_REQUEST, "Not a regular file");
     }
     if meta.len() > MAX_READ_BYTES {
         return error(StatusCode::PAYLOAD_TOO_LARGE, "File too large");

@@ -496,6 +496,11 @@ async fn a_question_pauses_the_turn_until_it_is_answered() {
         ),
         "{log}"
     );
+    // The client closes the message on the approval request and fetches the question by it.
+    assert!(
+        log.contains(r#"{"type":"tool-approval-request","approvalId":"q1","toolCallId":"q1"}"#),
+        "{log}"
+    );
 
     let (status, body) = agent.chat("t", "u2", json!({})).await;
     assert_eq!(status, StatusCode::CONFLICT);
@@ -530,6 +535,21 @@ async fn a_question_pauses_the_turn_until_it_is_answered() {
         (StatusCode::OK, json!({"success": true}))
     );
     agent.wait_idle("t").await;
+    // The answered turn re-opens its message before its next chunks.
+    let log = std::fs::read_to_string(
+        agent
+            .data
+            .join(format!("threads/t/turns/{completion}.jsonl")),
+    )
+    .unwrap();
+    let resume = format!(
+        r#"{{"type":"data-thread-resume","data":{{"messageId":"{completion}-assistant","threadId":"t"}}}}"#
+    );
+    let resumed_at = log.find(&resume).unwrap_or_else(|| panic!("{log}"));
+    assert!(
+        resumed_at < log.find("tool-output-available").unwrap(),
+        "{log}"
+    );
 
     let expected = json!([{"question": "Which color?", "answer": "blue"}]).to_string();
     assert_eq!(agent.model.result("q1"), (expected.clone(), false));

@@ -17,9 +17,9 @@ pub(super) const OAUTH_BETA: &str = "oauth-2025-04-20";
 /// The API accepts OAuth tokens only for requests whose system prompt starts with this.
 const OAUTH_SYSTEM_PREFIX: &str = "You are Claude Code, Anthropic's official CLI for Claude.";
 
+/// Room for the answer; with extended thinking the budget comes on top (the thinking
+/// tokens count against `max_tokens`).
 const MAX_TOKENS: u32 = 16_000;
-/// With extended thinking: room for the largest budget (31 999) plus an answer.
-const MAX_TOKENS_WITH_THINKING: u32 = 32_000;
 
 /// The thinking budget of a reasoning level; `None`: thinking off.
 fn thinking_budget(reasoning: Option<&str>) -> Option<u32> {
@@ -38,14 +38,7 @@ pub(super) fn request_body(model: &str, request: &ModelRequest, oauth: bool) -> 
     body.insert("model".into(), json!(model));
     body.insert("stream".into(), json!(true));
     let budget = thinking_budget(request.reasoning.as_deref());
-    body.insert(
-        "max_tokens".into(),
-        json!(if budget.is_some() {
-            MAX_TOKENS_WITH_THINKING
-        } else {
-            MAX_TOKENS
-        }),
-    );
+    body.insert("max_tokens".into(), json!(MAX_TOKENS + budget.unwrap_or(0)));
     if let Some(budget) = budget {
         body.insert(
             "thinking".into(),
@@ -437,7 +430,7 @@ mod tests {
             json!({
                 "model": "claude-sonnet-4-5",
                 "stream": true,
-                "max_tokens": 32000,
+                "max_tokens": 20096,
                 "thinking": {"type": "enabled", "budget_tokens": 4096},
                 "system": "Be brief.",
                 "messages": [

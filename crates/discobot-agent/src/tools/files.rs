@@ -72,7 +72,7 @@ pub(crate) fn read(context: &ToolContext<'_>, input: Value) -> ToolResult {
         };
         out.push_str(&format!("{:>6}\t{line}\n", index + 1));
     }
-    let last = (offset - 1 + limit).min(n_lines);
+    let last = (offset - 1).saturating_add(limit).min(n_lines);
     if last < n_lines {
         out.push_str(&format!(
             "\n[Lines {offset}-{last} of {n_lines}; read on with offset {}]\n",

@@ -93,6 +93,8 @@ impl ThreadTools {
 /// What a tool call may use.
 pub(crate) struct ToolContext<'a> {
     pub(crate) thread_id: &'a str,
+    /// The assistant message the turn is writing (a paused turn re-opens it by this id).
+    pub(crate) message_id: &'a str,
     pub(crate) tool_call_id: &'a str,
     /// Relative tool paths resolve against it; Bash starts there.
     pub(crate) work_dir: &'a Path,

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
+use discobot_agent_api::{CoreChunk, UiChunk};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
@@ -159,10 +160,25 @@ pub(crate) async fn ask(context: &ToolContext<'_>, input: Value) -> ToolResult {
         answers: None,
     };
     save(context.thread_dir, &record);
+    // The client closes the message here and asks for the question by this id.
+    (context.emit)(
+        CoreChunk::ToolApprovalRequest {
+            approval_id: id.clone(),
+            tool_call_id: id.clone(),
+        }
+        .into(),
+    );
     let answers = tokio::select! {
         answers = receiver => answers.ok(),
         () = context.cancel.cancelled() => None,
     };
+    if answers.is_some() {
+        // The turn goes on in the same message: the client re-opens it.
+        (context.emit)(UiChunk::data(
+            "thread-resume",
+            json!({"threadId": context.thread_id, "messageId": context.message_id}),
+        ));
+    }
     let Some(answers) = answers else {
         record.status = "expired".into();
         save(context.thread_dir, &record);
