@@ -245,10 +245,22 @@ impl StreamParser for Parser {
         }
         if let Some(tool_calls) = delta.get("tool_calls").and_then(Value::as_array) {
             for (position, piece) in tool_calls.iter().enumerate() {
-                let index = piece
-                    .get("index")
-                    .and_then(Value::as_u64)
-                    .unwrap_or(position as u64);
+                let index = match piece.get("index").and_then(Value::as_u64) {
+                    Some(index) => index,
+                    // Vendors that leave `index` out: a new `id` is a new call, a piece
+                    // without one continues the latest call.
+                    None => match piece.get("id").and_then(Value::as_str) {
+                        Some(id) => self
+                            .calls
+                            .iter()
+                            .find(|(_, call)| call.id == id)
+                            .map_or_else(
+                                || self.calls.keys().next_back().map_or(0, |key| key + 1),
+                                |(key, _)| *key,
+                            ),
+                        None => self.calls.keys().max().copied().unwrap_or(position as u64),
+                    },
+                };
                 let call = self.calls.entry(index).or_default();
                 if let Some(id) = piece.get("id").and_then(Value::as_str)
                     && call.id.is_empty()
@@ -442,6 +454,31 @@ mod tests {
             [ModelEvent::Finish {
                 reason: FinishReason::ContentFilter
             }]
+        );
+    }
+
+    #[test]
+    fn calls_without_index_are_told_apart_by_id() {
+        let (events, end) = run(&[
+            r#"{"choices":[{"delta":{"tool_calls":[{"id":"a","function":{"name":"One","arguments":"{\"x\":1}"}}]}}]}"#,
+            r#"{"choices":[{"delta":{"tool_calls":[{"id":"b","function":{"name":"Two","arguments":"{"}}]}}]}"#,
+            r#"{"choices":[{"delta":{"tool_calls":[{"function":{"arguments":"}"}}]}}]}"#,
+            r#"{"choices":[{"delta":{},"finish_reason":"tool_calls"}]}"#,
+            "[DONE]",
+        ]);
+        assert_eq!(end, Ok(()));
+        let calls: Vec<_> = events
+            .iter()
+            .filter_map(|event| match event {
+                ModelEvent::ToolCall { id, name, input } => {
+                    Some((id.as_str(), name.as_str(), input.clone()))
+                }
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            calls,
+            [("a", "One", json!({"x": 1})), ("b", "Two", json!({}))]
         );
     }
 
