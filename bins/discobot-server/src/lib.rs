@@ -108,6 +108,7 @@ impl Server {
             preferences: store.clone(),
             workspaces: store.clone(),
             sessions: store.clone(),
+            submissions: store.clone(),
             credentials: store.clone(),
             settings: store.clone(),
             events: store.clone(),

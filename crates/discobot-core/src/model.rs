@@ -324,3 +324,57 @@ mod tests {
         assert!(Role::parse("king").is_err());
     }
 }
+
+/// Where a chat prompt is in its hand-off to the agent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SubmissionStatus {
+    /// Recorded, not (yet) accepted by the agent: a repeated POST sends it again.
+    Pending,
+    /// The agent started or queued it; a repeated POST answers the recorded result.
+    Accepted,
+    /// The agent refused it (4xx); a repeated POST sends it again.
+    Failed,
+}
+
+impl SubmissionStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Accepted => "accepted",
+            Self::Failed => "failed",
+        }
+    }
+
+    pub fn parse(raw: &str) -> crate::Result<Self> {
+        match raw {
+            "pending" => Ok(Self::Pending),
+            "accepted" => Ok(Self::Accepted),
+            "failed" => Ok(Self::Failed),
+            other => Err(crate::Error::invalid(format!(
+                "unknown submission status {other:?}"
+            ))),
+        }
+    }
+}
+
+/// A chat prompt as sent, keyed by (session, thread, client message id): only a hash of its
+/// payload is kept, never the messages.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PromptSubmission {
+    pub id: String,
+    pub project_id: ProjectId,
+    pub session_id: SessionId,
+    pub thread_id: String,
+    /// The id of the last user message, or `generated-<sha256>` when there is none.
+    pub client_message_id: String,
+    /// SHA-256 (hex) of the messages, model, reasoning and mode.
+    pub payload_hash: String,
+    pub status: SubmissionStatus,
+    pub completion_id: Option<String>,
+    pub queued_prompt_id: Option<String>,
+    /// `started` or `queued`, as the agent answered.
+    pub result_status: Option<String>,
+    pub error_message: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}

@@ -656,6 +656,19 @@ impl SandboxPort for NoSandbox {
     }
 }
 
+/// Chat prompts by their key (see `PromptSubmission`).
+#[async_trait]
+pub trait PromptSubmissionRepo: Send + Sync {
+    /// Inserts `submission` unless its key (session, thread, client message id) is taken;
+    /// returns the row stored under the key: this one, or the earlier one.
+    async fn insert_submission_if_absent(
+        &self,
+        submission: &crate::model::PromptSubmission,
+    ) -> Result<crate::model::PromptSubmission>;
+    /// Writes status, result, error and `updated_at` of a stored submission.
+    async fn update_submission(&self, submission: &crate::model::PromptSubmission) -> Result<()>;
+}
+
 /// Commit bookkeeping of a session to write; `None` leaves a column as it is.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct CommitRefs {

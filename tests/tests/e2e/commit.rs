@@ -120,6 +120,49 @@ async fn commit_and_rebase_a_sessions_work() {
     // The session keeps the model its chat used.
     let (_, chatted) = server.get(&format!("{LOCAL}/sessions/{session}")).await;
     assert_eq!(chatted["model"], "anthropic/claude-sonnet-4-5", "{chatted}");
+    // The same prompt again (a client retry) answers the recorded result: no second turn.
+    let requests = fake.requests().len();
+    let chat = format!("{LOCAL}/sessions/{session}/threads/{session}/chat");
+    let message = |text: &str| {
+        json!({"messages": [{"id": "u1", "role": "user", "parts": [{"type": "text", "text": text}]}],
+               "model": "anthropic/claude-sonnet-4-5"})
+    };
+    let again = server
+        .expect(
+            Method::POST,
+            &chat,
+            Some(message("Add a feature file")),
+            200,
+        )
+        .await;
+    let once_more = server
+        .expect(
+            Method::POST,
+            &chat,
+            Some(message("Add a feature file")),
+            200,
+        )
+        .await;
+    assert_eq!(again, once_more);
+    assert_eq!(again["status"], "started", "{again}");
+    assert!(
+        again["submissionId"]
+            .as_str()
+            .is_some_and(|id| !id.is_empty())
+    );
+    let (status, reused) = server
+        .call(Method::POST, &chat, Some(message("something else")))
+        .await;
+    assert_eq!(status.as_u16(), 502, "{reused}");
+    assert_eq!(
+        reused["error"],
+        "prompt submission key reused with different payload"
+    );
+    assert_eq!(
+        fake.requests().len(),
+        requests,
+        "no model call for a repeated prompt"
+    );
     let committed = operation(&server, &session, "commit").await;
     assert_eq!(committed["status"], "committed", "{committed}");
     assert_eq!(

@@ -12,8 +12,9 @@ use crate::credentials::{CREDENTIAL_TYPES, PROVIDERS};
 use crate::error::{Error, ErrorKind, Result};
 use crate::events::EventPayload;
 use crate::ids::SessionId;
-use crate::model::{ChatSettings, CommitStatus, Session};
+use crate::model::{ChatSettings, CommitStatus, PromptSubmission, Session, SubmissionStatus};
 use crate::ports::{AgentEventStream, AgentMethod, SseFrame};
+use sha2::{Digest, Sha256};
 
 /// Longest session name taken from a first message.
 const MAX_NAME_CHARS: usize = 100;
@@ -36,6 +37,8 @@ pub struct ChatStarted {
     pub workspace_id: String,
     pub session_id: String,
     pub thread_id: String,
+    /// The recorded prompt (see `PromptSubmission`).
+    pub submission_id: Option<String>,
     pub message_id: Option<String>,
     pub completion_id: Option<String>,
     /// `started` or `queued`; `None` when there was nothing to send.
@@ -198,6 +201,7 @@ impl App {
             workspace_id: session.workspace_id.to_string(),
             session_id: session.id.to_string(),
             thread_id: thread_id.to_owned(),
+            submission_id: None,
             message_id: None,
             completion_id: None,
             status: None,
@@ -214,17 +218,49 @@ impl App {
             .and_then(|m| m["id"].as_str())
             .map(str::to_owned);
         self.name_session(&session, &input.messages).await;
-        match self.send_chat(access, &session, thread_id, &input).await {
+        let mut submission = self
+            .record_submission(&session, thread_id, &input, &started)
+            .await?;
+        started.submission_id = Some(submission.id.clone());
+        if submission.status == SubmissionStatus::Accepted {
+            // The same prompt again (a client retry): the recorded answer, no second turn.
+            started.completion_id = submission.completion_id.clone();
+            started.status = submission.result_status.clone();
+            started.queued_prompt_id = submission.queued_prompt_id.clone();
+            return Ok(started);
+        }
+        let sent = self.send_chat(access, &session, thread_id, &input).await;
+        submission.updated_at = Utc::now();
+        match &sent {
             Ok(answer) => {
-                started.completion_id = answer["completionId"].as_str().map(str::to_owned);
-                started.status = Some(
+                submission.status = SubmissionStatus::Accepted;
+                submission.completion_id = answer["completionId"].as_str().map(str::to_owned);
+                submission.queued_prompt_id = answer["queuedPromptId"].as_str().map(str::to_owned);
+                submission.result_status = Some(
                     answer["status"]
                         .as_str()
                         .filter(|s| !s.is_empty())
                         .unwrap_or("started")
                         .to_owned(),
                 );
-                started.queued_prompt_id = answer["queuedPromptId"].as_str().map(str::to_owned);
+                submission.error_message = None;
+            }
+            // Refused by the agent (a turn-state conflict): the client may send it again.
+            Err(error) if error.kind == ErrorKind::Conflict => {
+                submission.status = SubmissionStatus::Failed;
+                submission.error_message = Some(error.message.clone());
+            }
+            // Not delivered: stays pending, a repeated POST sends it again.
+            Err(error) => submission.error_message = Some(error.message.clone()),
+        }
+        if let Err(error) = self.ports.submissions.update_submission(&submission).await {
+            tracing::warn!(session.id = %session.id, %error, "failed to record a prompt's outcome");
+        }
+        match sent {
+            Ok(_) => {
+                started.completion_id = submission.completion_id.clone();
+                started.status = submission.result_status.clone();
+                started.queued_prompt_id = submission.queued_prompt_id.clone();
                 self.chat_succeeded(&session.id).await;
                 let sent = ChatSettings {
                     model: input.model.clone().filter(|v| !v.is_empty()),
@@ -242,6 +278,54 @@ impl App {
                 Err(Error::bad_gateway(message))
             }
         }
+    }
+
+    /// Records the prompt under its key: the last user message's id, or a hash of the
+    /// payload when there is none. The same key with another payload is refused.
+    async fn record_submission(
+        &self,
+        session: &Session,
+        thread_id: &str,
+        input: &ChatInput,
+        started: &ChatStarted,
+    ) -> Result<PromptSubmission> {
+        let payload = json!({
+            "messages": input.messages,
+            "model": input.model,
+            "reasoning": input.reasoning,
+            "mode": input.mode,
+        });
+        let hash = hex::encode(Sha256::digest(payload.to_string().as_bytes()));
+        let key = started
+            .message_id
+            .clone()
+            .unwrap_or_else(|| format!("generated-{hash}"));
+        let now = Utc::now();
+        let recorded = self
+            .ports
+            .submissions
+            .insert_submission_if_absent(&PromptSubmission {
+                id: uuid::Uuid::new_v4().to_string(),
+                project_id: session.project_id.clone(),
+                session_id: session.id.clone(),
+                thread_id: thread_id.to_owned(),
+                client_message_id: key,
+                payload_hash: hash.clone(),
+                status: SubmissionStatus::Pending,
+                completion_id: None,
+                queued_prompt_id: None,
+                result_status: None,
+                error_message: None,
+                created_at: now,
+                updated_at: now,
+            })
+            .await?;
+        if recorded.payload_hash != hash {
+            return Err(Error::bad_gateway(
+                "prompt submission key reused with different payload",
+            ));
+        }
+        Ok(recorded)
     }
 
     async fn send_chat(

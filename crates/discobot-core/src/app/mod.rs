@@ -55,6 +55,7 @@ pub struct Ports {
     pub preferences: Arc<dyn PreferenceRepo>,
     pub workspaces: Arc<dyn WorkspaceRepo>,
     pub sessions: Arc<dyn SessionRepo>,
+    pub submissions: Arc<dyn crate::ports::PromptSubmissionRepo>,
     pub credentials: Arc<dyn CredentialRepo>,
     pub settings: Arc<dyn SettingsRepo>,
     pub events: Arc<dyn EventLog>,

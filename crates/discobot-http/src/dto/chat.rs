@@ -35,6 +35,9 @@ pub struct ChatResponse {
     pub workspace_id: String,
     pub session_id: String,
     pub thread_id: String,
+    /// The recorded prompt: a repeated POST of the same message answers the same result.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub submission_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]

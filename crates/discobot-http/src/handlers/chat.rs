@@ -49,6 +49,7 @@ pub(crate) async fn chat(
         workspace_id: started.workspace_id,
         session_id: started.session_id,
         thread_id: started.thread_id,
+        submission_id: started.submission_id,
         message_id: started.message_id,
         completion_id: started.completion_id,
         status: started.status,

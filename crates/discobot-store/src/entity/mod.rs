@@ -7,6 +7,7 @@ pub(crate) mod project_events;
 pub(crate) mod project_invitations;
 pub(crate) mod project_members;
 pub(crate) mod projects;
+pub(crate) mod prompt_submissions;
 pub(crate) mod session_credential_assignments;
 pub(crate) mod sessions;
 pub(crate) mod settings;

@@ -8,6 +8,7 @@ mod members;
 mod preferences;
 mod projects;
 mod sessions;
+mod submissions;
 mod users;
 mod workspaces;
 

@@ -12,7 +12,8 @@ use crate::store_test;
 store_test!(
     session_ids_are_never_reused,
     status_guard,
-    fields_and_terminal_history
+    fields_and_terminal_history,
+    submissions_commit_operations_and_settings,
 );
 
 async fn session_ids_are_never_reused(ctx: Ctx) {
@@ -223,5 +224,143 @@ async fn fields_and_terminal_history(ctx: Ctx) {
             .await
             .unwrap()
             .is_empty()
+    );
+}
+
+/// A prompt's key holds one row: a second insert (another replica) gets the first back; an
+/// update records the outcome; commit operations start only once; chat settings and commit
+/// refs write only what they name.
+async fn submissions_commit_operations_and_settings(ctx: Ctx) {
+    use discobot_core::model::{ChatSettings, PromptSubmission, SubmissionStatus};
+    use discobot_core::ports::{CommitRefs, PromptSubmissionRepo};
+
+    let store = &ctx.store;
+    let ws = workspace(&ProjectId::local(), "/srv/ws", now());
+    store.create_workspace(&ws).await.unwrap();
+    let s = session("s1", &ws, now());
+    store.create_session(&s).await.unwrap();
+
+    let first = PromptSubmission {
+        id: "sub-1".into(),
+        project_id: ProjectId::new("local"),
+        session_id: s.id.clone(),
+        thread_id: "t".into(),
+        client_message_id: "m1".into(),
+        payload_hash: "h1".into(),
+        status: SubmissionStatus::Pending,
+        completion_id: None,
+        queued_prompt_id: None,
+        result_status: None,
+        error_message: None,
+        created_at: now(),
+        updated_at: now(),
+    };
+    let stored = store.insert_submission_if_absent(&first).await.unwrap();
+    assert_eq!(stored.id, "sub-1");
+    let replica = ctx.second_store().await;
+    let again = replica
+        .insert_submission_if_absent(&PromptSubmission {
+            id: "sub-2".into(),
+            payload_hash: "h2".into(),
+            ..first.clone()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        (again.id.as_str(), again.payload_hash.as_str()),
+        ("sub-1", "h1")
+    );
+    let accepted = PromptSubmission {
+        status: SubmissionStatus::Accepted,
+        completion_id: Some("c1".into()),
+        result_status: Some("started".into()),
+        ..stored
+    };
+    store.update_submission(&accepted).await.unwrap();
+    let read = store.insert_submission_if_absent(&first).await.unwrap();
+    assert_eq!(read.status, SubmissionStatus::Accepted);
+    assert_eq!(read.completion_id.as_deref(), Some("c1"));
+    // Another thread, same message id: another key.
+    let other = store
+        .insert_submission_if_absent(&PromptSubmission {
+            id: "sub-3".into(),
+            thread_id: "t2".into(),
+            ..first.clone()
+        })
+        .await
+        .unwrap();
+    assert_eq!(other.id, "sub-3");
+
+    // One commit operation at a time.
+    assert!(
+        store
+            .begin_commit_operation(&s.id, "commit", false, now())
+            .await
+            .unwrap()
+    );
+    assert!(
+        !replica
+            .begin_commit_operation(&s.id, "rebase", true, now())
+            .await
+            .unwrap()
+    );
+    store
+        .set_commit_status(&s.id, Some(CommitStatus::Completed), None, now())
+        .await
+        .unwrap();
+    assert!(
+        store
+            .begin_commit_operation(&s.id, "rebase", true, now())
+            .await
+            .unwrap()
+    );
+    let read = store.get_session(&s.id).await.unwrap().unwrap();
+    assert_eq!(read.commit_status, Some(CommitStatus::Pending));
+    assert_eq!(read.commit_operation.as_deref(), Some("rebase"));
+
+    // Only the named columns change.
+    store
+        .set_commit_refs(
+            &s.id,
+            &CommitRefs {
+                base_commit: Some("b".into()),
+                ..Default::default()
+            },
+            now(),
+        )
+        .await
+        .unwrap();
+    store
+        .set_chat_settings(
+            &s.id,
+            &ChatSettings {
+                model: Some("anthropic/x".into()),
+                ..Default::default()
+            },
+            now(),
+        )
+        .await
+        .unwrap();
+    store
+        .set_chat_settings(
+            &s.id,
+            &ChatSettings {
+                mode: Some("plan".into()),
+                ..Default::default()
+            },
+            now(),
+        )
+        .await
+        .unwrap();
+    let read = store.get_session(&s.id).await.unwrap().unwrap();
+    assert_eq!(read.base_commit.as_deref(), Some("b"));
+    assert_eq!(read.workspace_commit, s.workspace_commit);
+    assert_eq!(
+        read.chat_settings,
+        ChatSettings {
+            model: Some("anthropic/x".into()),
+            reasoning: None,
+            mode: Some("plan".into()),
+        }
     );
 }
