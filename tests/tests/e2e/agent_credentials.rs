@@ -19,7 +19,7 @@ const HIDDEN: &str = "hidden-token-77a2c";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn agent_visible_credentials_reach_bash_only() {
-    let (server, fake) = local_server_with_fake_anthropic().await;
+    let (server, fake) = local_server_with_fake_anthropic(&[]).await;
     let create = |body: Value| {
         let server = &server;
         async move {

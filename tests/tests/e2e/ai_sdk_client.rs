@@ -140,7 +140,7 @@ async fn ai_sdk_client_rebuilds_the_relayed_turn() {
     assert_agent_built();
 
     // The model: reasoning, text and a Write call, then text once the tool has answered.
-    let (server, fake) = local_server_with_fake_anthropic().await;
+    let (server, fake) = local_server_with_fake_anthropic(&[]).await;
     fake.push(Reply::new(vec![
         Step::thinking(THINKING, None),
         Step::text(BEFORE_TOOL),

@@ -92,7 +92,7 @@ fn host_state(repo: &Path) -> (String, String, String) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn commit_and_rebase_a_sessions_work() {
-    let (server, fake) = local_server_with_fake_anthropic().await;
+    let (server, fake) = local_server_with_fake_anthropic(&[]).await;
     let dir = tempfile::tempdir().unwrap();
     let repo = git_fixture(&dir.path().join("repo"));
     // The host's identity for this workspace: the agent's commits carry it.

@@ -212,7 +212,10 @@ pub async fn delete_session_and_wait(server: &TestServer, id: &str, deadline: st
 
 /// A server with the local sandbox provider (agents as child processes, no Docker) and a
 /// fake LLM on loopback that project `local` reaches as Anthropic through a credential.
-pub async fn local_server_with_fake_anthropic() -> (TestServer, discobot_fake_llm::FakeLlm) {
+/// `extra_args` go to the server's command line.
+pub async fn local_server_with_fake_anthropic(
+    extra_args: &[&str],
+) -> (TestServer, discobot_fake_llm::FakeLlm) {
     let fake = discobot_fake_llm::FakeLlm::start("127.0.0.1:0".parse().unwrap())
         .await
         .expect("fake LLM starts");
@@ -220,6 +223,9 @@ pub async fn local_server_with_fake_anthropic() -> (TestServer, discobot_fake_ll
     // Keeps the test support from adding `--sandbox-provider none`.
     options.docker = true;
     options.extra_args = vec!["--sandbox-provider".into(), "local".into()];
+    options
+        .extra_args
+        .extend(extra_args.iter().map(|arg| (*arg).to_owned()));
     let server = TestServer::start_with(options)
         .await
         .expect("server starts");

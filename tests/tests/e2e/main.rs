@@ -12,6 +12,7 @@ mod common;
 mod credentials;
 mod docker_chat;
 mod events;
+mod idle;
 mod local_sandbox;
 mod meta;
 mod openapi;

@@ -73,6 +73,23 @@ impl App {
 
     /// Stops the sandboxes of `ready` sessions with no activity for `idle_timeout`.
     /// Returns the sessions stopped.
+    /// Whether the session's primary thread has a turn running (as upstream asks); an agent
+    /// that does not answer is not busy.
+    async fn agent_is_busy(&self, id: &SessionId) -> bool {
+        let Ok(endpoint) = self.ports.sandbox.agent_endpoint(id).await else {
+            return false;
+        };
+        let request = crate::ports::AgentRequest {
+            method: Some(crate::ports::AgentMethod::Get),
+            path: format!("/threads/{}/chat/status", id.as_str()),
+            ..Default::default()
+        };
+        matches!(
+            self.ports.agent.call(&endpoint, request).await,
+            Ok(response) if response.status == 200 && response.body["isRunning"] == true
+        )
+    }
+
     pub async fn stop_idle_sessions(&self, idle_timeout: Duration) -> Result<Vec<SessionId>> {
         let cutoff = Utc::now()
             - chrono::Duration::from_std(idle_timeout)
@@ -85,6 +102,11 @@ impl App {
         let mut stopped = Vec::new();
         for session in sessions {
             if self.last_activity(&session) > cutoff {
+                continue;
+            }
+            // A turn still running (nobody watching it) is activity: the agent is working.
+            if self.agent_is_busy(&session.id).await {
+                self.touch_session(&session.id);
                 continue;
             }
             self.ports
