@@ -31,7 +31,7 @@ pub struct StoreConfig {
     /// `postgres://…`/`postgresql://…`, `sqlite://<path>`, `sqlite3://<path>`,
     /// `sqlite::memory:`, or a bare path ending in `.db` or `.sqlite`.
     pub database_url: String,
-    /// Size of the PostgreSQL pool (SQLite always uses one writer and four readers).
+    /// Size of the PostgreSQL pool (SQLite always uses one writer and three readers).
     pub max_connections: u32,
     /// PostgreSQL only: the schema to use (created when missing), instead of the role's
     /// default search path. Tests use a fresh schema each.
