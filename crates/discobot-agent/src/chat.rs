@@ -611,7 +611,16 @@ impl Chat {
         if !SLASH_COMMANDS.iter().any(|prefix| text.starts_with(prefix)) {
             return None;
         }
-        let result = crate::commands::slash_command(&self.work_dir, &text).await?;
+        // What the user last asked for (not a command): the subject of a commit of their work.
+        let request = history
+            .iter()
+            .rev()
+            .skip(1)
+            .filter(|message| message.role == Role::User)
+            .map(UiMessage::plain_text)
+            .find(|text| !text.trim_start().starts_with('/') && !text.trim().is_empty());
+        let result =
+            crate::commands::slash_command(&self.work_dir, &text, request.as_deref()).await?;
         turn.start_step();
         Some(match result {
             Ok(report) => {

@@ -15,8 +15,13 @@ const REBASE: &str = "/discobot-rebase ";
 const SUBJECT_MAX: usize = 72;
 
 /// `None` unless `text` is one of the slash commands; otherwise what it did (`Ok`, a line
-/// for the user) or why it failed (`Err`).
-pub(crate) async fn slash_command(work_dir: &Path, text: &str) -> Option<Result<String, String>> {
+/// for the user) or why it failed (`Err`). `request` is what the user last asked for in the
+/// thread: the subject of a commit of pending work.
+pub(crate) async fn slash_command(
+    work_dir: &Path,
+    text: &str,
+    request: Option<&str>,
+) -> Option<Result<String, String>> {
     let (rebase, argument) = if let Some(rest) = text.strip_prefix(COMMIT) {
         (false, rest)
     } else if let Some(rest) = text.strip_prefix(REBASE) {
@@ -35,16 +40,16 @@ pub(crate) async fn slash_command(work_dir: &Path, text: &str) -> Option<Result<
     static RUNNING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
     let _running = RUNNING.lock().await;
     let result = if rebase {
-        rebase_onto(work_dir, target).await
+        rebase_onto(work_dir, target, request).await
     } else {
-        commit_onto(work_dir, target).await
+        commit_onto(work_dir, target, request).await
     };
     Some(result)
 }
 
 /// `/discobot-commit <base>`.
-async fn commit_onto(work_dir: &Path, base: &str) -> Result<String, String> {
-    commit_pending(work_dir)
+async fn commit_onto(work_dir: &Path, base: &str, request: Option<&str>) -> Result<String, String> {
+    commit_pending(work_dir, request)
         .await
         .map_err(|err| err.to_string())?;
     let mut base_sha = resolve_commit(work_dir, base)
@@ -83,8 +88,12 @@ async fn commit_onto(work_dir: &Path, base: &str) -> Result<String, String> {
 }
 
 /// `/discobot-rebase <newbase>`.
-async fn rebase_onto(work_dir: &Path, new_base: &str) -> Result<String, String> {
-    commit_pending(work_dir)
+async fn rebase_onto(
+    work_dir: &Path,
+    new_base: &str,
+    request: Option<&str>,
+) -> Result<String, String> {
+    commit_pending(work_dir, request)
         .await
         .map_err(|err| err.to_string())?;
     fetch_origin(work_dir)
@@ -161,7 +170,7 @@ fn short(sha: &str) -> &str {
 
 /// Commits every change of the working tree (untracked files included), if there is any, with
 /// a message naming the files. `true` when it made a commit.
-async fn commit_pending(work_dir: &Path) -> Result<bool, WorkspaceError> {
+async fn commit_pending(work_dir: &Path, request: Option<&str>) -> Result<bool, WorkspaceError> {
     let status = git(work_dir, ["status", "--porcelain", "--untracked-files=all"]).await?;
     if status.stdout.is_empty() {
         return Ok(false);
@@ -173,7 +182,7 @@ async fn commit_pending(work_dir: &Path) -> Result<bool, WorkspaceError> {
     if files.is_empty() {
         return Ok(false);
     }
-    let (subject, body) = commit_message(&files);
+    let (subject, body) = commit_message(&files, request);
     let mut args = identity_args(work_dir).await;
     args.extend(
         [
@@ -191,9 +200,27 @@ async fn commit_pending(work_dir: &Path) -> Result<bool, WorkspaceError> {
     Ok(true)
 }
 
-/// `Update <n> files: a, b, …` (at most [`SUBJECT_MAX`] characters) and a body listing every
-/// file.
-fn commit_message(files: &[&str]) -> (String, String) {
+/// The first line of what the user asked for when known, else `Update <n> files: a, b, …`
+/// (at most [`SUBJECT_MAX`] characters), and a body listing every file.
+fn commit_message(files: &[&str], request: Option<&str>) -> (String, String) {
+    let body = files
+        .iter()
+        .map(|file| format!("- {file}"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let asked = request
+        .and_then(|text| text.lines().map(str::trim).find(|line| !line.is_empty()))
+        .map(|line| {
+            if line.chars().count() <= SUBJECT_MAX {
+                line.to_owned()
+            } else {
+                let cut: String = line.chars().take(SUBJECT_MAX - 1).collect();
+                format!("{}…", cut.trim_end())
+            }
+        });
+    if let Some(subject) = asked {
+        return (subject, body);
+    }
     let head = if files.len() == 1 {
         "Update 1 file: ".to_owned()
     } else {
@@ -222,11 +249,6 @@ fn commit_message(files: &[&str]) -> (String, String) {
         break;
     }
     let subject: String = subject.chars().take(SUBJECT_MAX).collect();
-    let body = files
-        .iter()
-        .map(|file| format!("- {file}"))
-        .collect::<Vec<_>>()
-        .join("\n");
     (subject, body)
 }
 
@@ -235,18 +257,31 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_users_request_is_the_subject() {
+        let (subject, body) = commit_message(&["a.rs"], Some("\n  Add a feature file  \nmore"));
+        assert_eq!(subject, "Add a feature file");
+        assert_eq!(body, "- a.rs");
+        let long = "x".repeat(100);
+        let (subject, _) = commit_message(&["a.rs"], Some(&long));
+        assert_eq!(subject.chars().count(), SUBJECT_MAX);
+        assert!(subject.ends_with('…'));
+        let (subject, _) = commit_message(&["a.rs"], Some("  "));
+        assert_eq!(subject, "Update 1 file: a.rs");
+    }
+
+    #[test]
     fn messages_stay_short() {
-        let (subject, body) = commit_message(&["a.rs", "b.rs"]);
+        let (subject, body) = commit_message(&["a.rs", "b.rs"], None);
         assert_eq!(subject, "Update 2 files: a.rs, b.rs");
         assert_eq!(body, "- a.rs\n- b.rs");
         let long: Vec<String> = (0..30).map(|i| format!("src/module_{i}/file.rs")).collect();
         let long: Vec<&str> = long.iter().map(String::as_str).collect();
-        let (subject, body) = commit_message(&long);
+        let (subject, body) = commit_message(&long, None);
         assert!(subject.chars().count() <= SUBJECT_MAX, "{subject}");
         assert!(subject.starts_with("Update 30 files: src/module_0/file.rs"));
         assert!(subject.ends_with("more"), "{subject}");
         assert_eq!(body.lines().count(), 30);
-        let (subject, _) = commit_message(&[&"x".repeat(100)]);
+        let (subject, _) = commit_message(&[&"x".repeat(100)], None);
         assert_eq!(subject, "Update 1 file");
     }
 
@@ -293,7 +328,7 @@ mod tests {
         std::fs::write(work.join("a.txt"), "one\nTWO\nthree\n").unwrap();
         std::fs::write(work.join("new.txt"), "fresh\n").unwrap();
 
-        let done = slash_command(&work, &format!("/discobot-commit {base}")).await;
+        let done = slash_command(&work, &format!("/discobot-commit {base}"), None).await;
         assert_eq!(
             done,
             Some(Ok(format!(
@@ -316,7 +351,7 @@ mod tests {
         assert_eq!(paths, ["a.txt", "new.txt"]);
 
         // Nothing pending: no new commit, the count stays.
-        let again = slash_command(&work, &format!("/discobot-commit {base}")).await;
+        let again = slash_command(&work, &format!("/discobot-commit {base}"), None).await;
         assert_eq!(
             again,
             Some(Ok(format!(
@@ -328,6 +363,7 @@ mod tests {
         let unknown = slash_command(
             &work,
             "/discobot-commit 0123456789abcdef0123456789abcdef01234567",
+            None,
         )
         .await;
         assert!(
@@ -342,7 +378,7 @@ mod tests {
         sh_git(&work, &["commit", "--quiet", "-m", "side"]);
         let side = sh_git(&work, &["rev-parse", "HEAD"]);
         sh_git(&work, &["checkout", "--quiet", &head]);
-        let refused = slash_command(&work, &format!("/discobot-commit {side}")).await;
+        let refused = slash_command(&work, &format!("/discobot-commit {side}"), None).await;
         assert!(
             matches!(refused, Some(Err(ref m)) if m.contains("not an ancestor")),
             "{refused:?}"
@@ -360,7 +396,7 @@ mod tests {
         let new_base = sh_git(origin.path(), &["rev-parse", "HEAD"]);
         std::fs::write(work.join("mine.txt"), "agent work\n").unwrap();
 
-        let done = slash_command(&work, &format!("/discobot-rebase {new_base}")).await;
+        let done = slash_command(&work, &format!("/discobot-rebase {new_base}"), None).await;
         assert_eq!(
             done,
             Some(Ok(format!("Rebased 1 commit(s) onto {}", &new_base[..7])))
@@ -387,7 +423,7 @@ mod tests {
         let new_base = sh_git(origin.path(), &["rev-parse", "HEAD"]);
         std::fs::write(work.join("a.txt"), "one\nAGENT\nthree\n").unwrap();
 
-        let failed = slash_command(&work, &format!("/discobot-rebase {new_base}")).await;
+        let failed = slash_command(&work, &format!("/discobot-rebase {new_base}"), None).await;
         assert_eq!(
             failed,
             Some(Err(format!("rebase onto {new_base} conflicts in: a.txt")))
@@ -404,8 +440,16 @@ mod tests {
     #[tokio::test]
     async fn other_text_is_no_command() {
         let dir = std::env::temp_dir();
-        assert!(slash_command(&dir, "hello").await.is_none());
-        assert!(slash_command(&dir, "/discobot-commitx abc").await.is_none());
-        assert!(slash_command(&dir, "/discobot-commit").await.is_none());
+        assert!(slash_command(&dir, "hello", None).await.is_none());
+        assert!(
+            slash_command(&dir, "/discobot-commitx abc", None)
+                .await
+                .is_none()
+        );
+        assert!(
+            slash_command(&dir, "/discobot-commit", None)
+                .await
+                .is_none()
+        );
     }
 }

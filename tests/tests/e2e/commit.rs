@@ -185,6 +185,11 @@ async fn commit_and_rebase_a_sessions_work() {
         git(&repo.dir, &["log", "-1", "--format=%an <%ae>"]),
         "Host Person <host@example.com>"
     );
+    // The user's request is the commit's subject, the files its body.
+    assert_eq!(
+        git(&repo.dir, &["log", "-1", "--format=%s%n%b"]),
+        "Add a feature file\n- feature.txt"
+    );
     git(&repo.dir, &["fsck", "--strict"]);
 
     // 2. Nothing new: the commit fails with a clear message, the host is untouched.
