@@ -10,6 +10,7 @@ mod m20261125_000002_event_project_seq_index;
 mod m20261126_000001_credentials;
 mod m20261127_000001_session_chat_settings;
 mod m20261127_000002_prompt_submissions;
+mod m20261127_000003_prompt_payload;
 
 /// Every migration, oldest first. Append new ones at the end; never edit an applied one.
 pub struct Migrator;
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000001_credentials::Migration),
             Box::new(m20261127_000001_session_chat_settings::Migration),
             Box::new(m20261127_000002_prompt_submissions::Migration),
+            Box::new(m20261127_000003_prompt_payload::Migration),
         ]
     }
 }

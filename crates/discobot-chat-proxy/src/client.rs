@@ -55,6 +55,12 @@ pub struct AgentClient {
     retry: RetryPolicy,
 }
 
+/// How long an agent may take to answer a call (or a stream's headers). Generous: a diff of
+/// a big repository takes a while. An agent that hangs (a paused container) fails the call
+/// instead of hanging the request forever; a timed-out call is not sent again, as it may
+/// have been acted on.
+const CALL_TIMEOUT: Duration = Duration::from_secs(120);
+
 impl Default for AgentClient {
     fn default() -> Self {
         AgentClient::new(RetryPolicy::default())
@@ -117,6 +123,9 @@ impl AgentClient {
                 .header(CONTENT_TYPE, "application/json")
                 .body(body.to_string());
         }
+        if !stream {
+            builder = builder.timeout(CALL_TIMEOUT);
+        }
         if stream {
             builder = builder.header(ACCEPT, "text/event-stream");
             if let Some(last_event_id) = request.last_event_id.as_deref()
@@ -139,7 +148,21 @@ impl AgentClient {
         loop {
             attempt += 1;
             let last = attempt >= self.retry.max_attempts;
-            let failure = match self.build(endpoint, request, stream).send().await {
+            let sent = match tokio::time::timeout(
+                CALL_TIMEOUT,
+                self.build(endpoint, request, stream).send(),
+            )
+            .await
+            {
+                Ok(sent) => sent,
+                Err(_elapsed) => {
+                    return Err(ProxyError::Unreachable {
+                        attempts: attempt,
+                        message: format!("no answer within {}s", CALL_TIMEOUT.as_secs()),
+                    });
+                }
+            };
+            let failure = match sent {
                 Ok(response) if response.status().is_server_error() => {
                     let status = response.status().as_u16();
                     if last {
@@ -166,6 +189,12 @@ impl AgentClient {
                 }
                 Err(error) if error.is_builder() => {
                     return Err(ProxyError::Request(error.to_string()));
+                }
+                Err(error) if error.is_timeout() => {
+                    return Err(ProxyError::Unreachable {
+                        attempts: attempt,
+                        message: error.to_string(),
+                    });
                 }
                 Err(error) if last => {
                     return Err(ProxyError::Unreachable {

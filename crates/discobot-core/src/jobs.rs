@@ -18,6 +18,7 @@ string_enum!(
         SessionSandboxDelete => "session_sandbox_delete",
         SessionCommit => "session_commit",
         SessionRebase => "session_rebase",
+        PromptDispatch => "prompt_dispatch",
     }
 );
 
@@ -53,6 +54,8 @@ impl JobType {
             // Commits to one workspace are serialised, whichever session they come from.
             JobType::SessionCommit => spec(10, 1, 1, "workspace", true),
             JobType::SessionRebase => spec(10, 1, 10, "session", true),
+            // A prompt the agent did not take at once: tried again while its sandbox restarts.
+            JobType::PromptDispatch => spec(10, 5, 4, "prompt_submission", false),
         }
     }
 }

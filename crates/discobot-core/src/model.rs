@@ -375,6 +375,9 @@ pub struct PromptSubmission {
     /// `started` or `queued`, as the agent answered.
     pub result_status: Option<String>,
     pub error_message: Option<String>,
+    /// The payload sealed with the credentials key (the submission id as associated data)
+    /// until the agent accepts it; a `prompt_dispatch` job delivers it from here.
+    pub payload_sealed: Option<Vec<u8>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }

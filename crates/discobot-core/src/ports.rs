@@ -665,7 +665,9 @@ pub trait PromptSubmissionRepo: Send + Sync {
         &self,
         submission: &crate::model::PromptSubmission,
     ) -> Result<crate::model::PromptSubmission>;
-    /// Writes status, result, error and `updated_at` of a stored submission.
+    async fn get_submission(&self, id: &str) -> Result<Option<crate::model::PromptSubmission>>;
+    /// Writes status, result, error, the sealed payload and `updated_at` of a stored
+    /// submission.
     async fn update_submission(&self, submission: &crate::model::PromptSubmission) -> Result<()>;
 }
 

@@ -12,8 +12,9 @@ use crate::credentials::{CREDENTIAL_TYPES, PROVIDERS};
 use crate::error::{Error, ErrorKind, Result};
 use crate::events::EventPayload;
 use crate::ids::SessionId;
+use crate::jobs::{Job, JobType};
 use crate::model::{ChatSettings, CommitStatus, PromptSubmission, Session, SubmissionStatus};
-use crate::ports::{AgentEventStream, AgentMethod, SseFrame};
+use crate::ports::{AgentEventStream, AgentMethod, JobRun, SseFrame};
 use sha2::{Digest, Sha256};
 
 /// Longest session name taken from a first message.
@@ -229,7 +230,59 @@ impl App {
             started.queued_prompt_id = submission.queued_prompt_id.clone();
             return Ok(started);
         }
-        let sent = self.send_chat(access, &session, thread_id, &input).await;
+        let sent = self
+            .deliver(access, &session, &mut submission, &input)
+            .await;
+        if let Err(error) = &sent
+            && error.kind != ErrorKind::Conflict
+        {
+            // Not delivered (the sandbox is restarting, the agent did not answer): a job
+            // tries again in the background; the client hears of the failure now.
+            let retry = self
+                .enqueue(
+                    JobType::PromptDispatch,
+                    &submission.id,
+                    json!({
+                        "projectId": session.project_id.as_str(),
+                        "sessionId": session.id.as_str(),
+                        "submissionId": submission.id,
+                    }),
+                    Some(Utc::now() + chrono::Duration::seconds(5)),
+                )
+                .await;
+            if let Err(error) = retry {
+                tracing::warn!(session.id = %session.id, %error, "failed to queue a prompt's delivery");
+            }
+        }
+        match sent {
+            Ok(_) => {
+                started.completion_id = submission.completion_id.clone();
+                started.status = submission.result_status.clone();
+                started.queued_prompt_id = submission.queued_prompt_id.clone();
+                Ok(started)
+            }
+            Err(error) if error.kind == ErrorKind::Conflict => Err(error),
+            Err(error) => {
+                let message = error.message;
+                self.chat_failed(&session.id, &message).await;
+                Err(Error::bad_gateway(message))
+            }
+        }
+    }
+
+    /// Sends a recorded prompt to the agent and records the outcome: accepted (with the
+    /// agent's answer; the sealed payload is dropped), failed (the agent refused it: a
+    /// turn-state conflict) or still pending (not delivered; the payload stays for a retry).
+    async fn deliver(
+        &self,
+        access: &ProjectAccess,
+        session: &Session,
+        submission: &mut PromptSubmission,
+        input: &ChatInput,
+    ) -> Result<Value> {
+        let sent = self
+            .send_chat(access, session, &submission.thread_id, input)
+            .await;
         submission.updated_at = Utc::now();
         match &sent {
             Ok(answer) => {
@@ -244,39 +297,85 @@ impl App {
                         .to_owned(),
                 );
                 submission.error_message = None;
+                submission.payload_sealed = None;
             }
             // Refused by the agent (a turn-state conflict): the client may send it again.
             Err(error) if error.kind == ErrorKind::Conflict => {
                 submission.status = SubmissionStatus::Failed;
                 submission.error_message = Some(error.message.clone());
+                submission.payload_sealed = None;
             }
-            // Not delivered: stays pending, a repeated POST sends it again.
             Err(error) => submission.error_message = Some(error.message.clone()),
         }
-        if let Err(error) = self.ports.submissions.update_submission(&submission).await {
+        if let Err(error) = self.ports.submissions.update_submission(submission).await {
             tracing::warn!(session.id = %session.id, %error, "failed to record a prompt's outcome");
         }
-        match sent {
-            Ok(_) => {
-                started.completion_id = submission.completion_id.clone();
-                started.status = submission.result_status.clone();
-                started.queued_prompt_id = submission.queued_prompt_id.clone();
-                self.chat_succeeded(&session.id).await;
-                let sent = ChatSettings {
-                    model: input.model.clone().filter(|v| !v.is_empty()),
-                    reasoning: input.reasoning.clone().filter(|v| !v.is_empty()),
-                    mode: input.mode.clone().filter(|v| !v.is_empty()),
-                };
-                let mut session = session;
-                self.remember_chat_settings(&mut session, sent).await;
-                Ok(started)
-            }
-            Err(error) if error.kind == ErrorKind::Conflict => Err(error),
-            Err(error) => {
-                let message = error.message;
-                self.chat_failed(&session.id, &message).await;
-                Err(Error::bad_gateway(message))
-            }
+        if sent.is_ok() {
+            self.chat_succeeded(&session.id).await;
+            let settings = ChatSettings {
+                model: input.model.clone().filter(|v| !v.is_empty()),
+                reasoning: input.reasoning.clone().filter(|v| !v.is_empty()),
+                mode: input.mode.clone().filter(|v| !v.is_empty()),
+            };
+            let mut session = session.clone();
+            self.remember_chat_settings(&mut session, settings).await;
+        }
+        sent
+    }
+
+    /// Runs a `prompt_dispatch` job: delivers a prompt the agent did not take when it was
+    /// sent. Done when delivered, refused, or no longer pending; an error retries it.
+    pub(crate) async fn run_prompt_dispatch(&self, job: &Job) -> Result<JobRun> {
+        let id = job
+            .payload
+            .get("submissionId")
+            .and_then(Value::as_str)
+            .ok_or_else(|| Error::invalid("job payload lacks submissionId"))?;
+        let Some(mut submission) = self.ports.submissions.get_submission(id).await? else {
+            return Ok(JobRun::Done);
+        };
+        if submission.status != SubmissionStatus::Pending {
+            return Ok(JobRun::Done);
+        }
+        let session = self
+            .ports
+            .sessions
+            .get_session(&submission.session_id)
+            .await?
+            .filter(|session| !session.status.is_terminal());
+        let payload = submission
+            .payload_sealed
+            .as_deref()
+            .map(|sealed| self.config.sealer.open(sealed, submission.id.as_bytes()))
+            .transpose()?
+            .and_then(|bytes| serde_json::from_slice::<Value>(&bytes).ok());
+        let (Some(session), Some(payload)) = (session, payload) else {
+            // The session is gone, or nothing is left to send: the prompt cannot arrive.
+            submission.status = SubmissionStatus::Failed;
+            submission.payload_sealed = None;
+            submission.updated_at = Utc::now();
+            self.ports
+                .submissions
+                .update_submission(&submission)
+                .await?;
+            return Ok(JobRun::Done);
+        };
+        let text = |key: &str| payload[key].as_str().map(str::to_owned);
+        let input = ChatInput {
+            messages: payload["messages"].as_array().cloned().unwrap_or_default(),
+            model: text("model"),
+            reasoning: text("reasoning"),
+            mode: text("mode"),
+            workspace_id: None,
+        };
+        let access = ProjectAccess::system(&session.project_id);
+        match self
+            .deliver(&access, &session, &mut submission, &input)
+            .await
+        {
+            Ok(_) => Ok(JobRun::Done),
+            Err(error) if error.kind == ErrorKind::Conflict => Ok(JobRun::Done),
+            Err(error) => Err(error),
         }
     }
 
@@ -301,11 +400,17 @@ impl App {
             .clone()
             .unwrap_or_else(|| format!("generated-{hash}"));
         let now = Utc::now();
+        let id = uuid::Uuid::new_v4().to_string();
+        // The messages may hold anything the user typed: sealed like credentials.
+        let payload_sealed = self
+            .config
+            .sealer
+            .seal(payload.to_string().as_bytes(), id.as_bytes());
         let recorded = self
             .ports
             .submissions
             .insert_submission_if_absent(&PromptSubmission {
-                id: uuid::Uuid::new_v4().to_string(),
+                id,
                 project_id: session.project_id.clone(),
                 session_id: session.id.clone(),
                 thread_id: thread_id.to_owned(),
@@ -316,6 +421,7 @@ impl App {
                 queued_prompt_id: None,
                 result_status: None,
                 error_message: None,
+                payload_sealed: Some(payload_sealed),
                 created_at: now,
                 updated_at: now,
             })

@@ -15,12 +15,12 @@ use chrono::Utc;
 use serde_json::{Value, json};
 
 use super::agent::{AgentTarget, success_json};
-use super::{App, Principal, ProjectAccess};
+use super::{App, ProjectAccess};
 use crate::error::{Error, ErrorKind, Result};
 use crate::events::EventPayload;
 use crate::ids::SessionId;
 use crate::jobs::{Job, JobType};
-use crate::model::{CommitStatus, Role, Session, Workspace};
+use crate::model::{CommitStatus, Session, Workspace};
 use crate::ports::{AgentMethod, CommitRefs, JobRun};
 use crate::replay::{CommitsResponse, ReplayBundle};
 
@@ -252,12 +252,8 @@ impl App {
     /// The agent of a session for a background job (no user is asking: the session's own
     /// project is the access).
     async fn system_target(&self, session: &Session) -> Result<AgentTarget> {
-        let access = ProjectAccess {
-            project_id: session.project_id.clone(),
-            principal: Principal::anonymous(),
-            role: Role::Owner,
-        };
-        self.agent_target(&access, &session.id).await
+        self.agent_target(&ProjectAccess::system(&session.project_id), &session.id)
+            .await
     }
 
     /// Sends `text` as a user message on the session's primary thread (after its current

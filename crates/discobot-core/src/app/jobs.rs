@@ -35,6 +35,7 @@ impl JobHandler for App {
             }
             JobType::SessionCommit => self.run_commit_job(job, false).await,
             JobType::SessionRebase => self.run_commit_job(job, true).await,
+            JobType::PromptDispatch => self.run_prompt_dispatch(job).await,
         }
     }
 

@@ -107,6 +107,15 @@ pub struct ProjectAccess {
 }
 
 impl ProjectAccess {
+    /// The access of the server's own background work on a project (jobs): no user asks.
+    pub(crate) fn system(project_id: &ProjectId) -> Self {
+        ProjectAccess {
+            project_id: project_id.clone(),
+            principal: Principal::anonymous(),
+            role: Role::Owner,
+        }
+    }
+
     fn require_admin(&self) -> Result<()> {
         if self.role.is_admin() {
             Ok(())

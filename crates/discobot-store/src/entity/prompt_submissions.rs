@@ -17,6 +17,7 @@ pub struct Model {
     pub queued_prompt_id: Option<String>,
     pub result_status: Option<String>,
     pub error_message: Option<String>,
+    pub payload_sealed: Option<Vec<u8>>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

@@ -27,6 +27,7 @@ fn submission(row: prompt_submissions::Model) -> std::result::Result<PromptSubmi
         queued_prompt_id: row.queued_prompt_id,
         result_status: row.result_status,
         error_message: row.error_message,
+        payload_sealed: row.payload_sealed,
         created_at: row.created_at,
         updated_at: row.updated_at,
     })
@@ -50,6 +51,7 @@ impl PromptSubmissionRepo for Store {
             queued_prompt_id: Set(new.queued_prompt_id.clone()),
             result_status: Set(new.result_status.clone()),
             error_message: Set(new.error_message.clone()),
+            payload_sealed: Set(new.payload_sealed.clone()),
             created_at: Set(ts(new.created_at)),
             updated_at: Set(ts(new.updated_at)),
         })
@@ -77,6 +79,14 @@ impl PromptSubmissionRepo for Store {
         Ok(submission(row)?)
     }
 
+    async fn get_submission(&self, id: &str) -> Result<Option<PromptSubmission>> {
+        let row = prompt_submissions::Entity::find_by_id(id)
+            .one(&self.writer)
+            .await
+            .db()?;
+        Ok(row.map(submission).transpose()?)
+    }
+
     async fn update_submission(&self, changed: &PromptSubmission) -> Result<()> {
         prompt_submissions::Entity::update_many()
             .set(prompt_submissions::ActiveModel {
@@ -85,6 +95,7 @@ impl PromptSubmissionRepo for Store {
                 queued_prompt_id: Set(changed.queued_prompt_id.clone()),
                 result_status: Set(changed.result_status.clone()),
                 error_message: Set(changed.error_message.clone()),
+                payload_sealed: Set(changed.payload_sealed.clone()),
                 updated_at: Set(ts(changed.updated_at)),
                 ..Default::default()
             })

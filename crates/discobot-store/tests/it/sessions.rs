@@ -252,6 +252,7 @@ async fn submissions_commit_operations_and_settings(ctx: Ctx) {
         queued_prompt_id: None,
         result_status: None,
         error_message: None,
+        payload_sealed: Some(vec![1, 2, 3]),
         created_at: now(),
         updated_at: now(),
     };
