@@ -10,10 +10,12 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, TimeZone, Utc};
-use discobot_core::app::EventCursor;
+use discobot_core::app::{EventCursor, ProjectAccess};
 use discobot_core::events::Event;
+use futures::{Stream, StreamExt};
 use serde::Deserialize;
 use serde_json::json;
+use tokio_util::sync::CancellationToken;
 
 use crate::dto::rfc3339;
 use crate::error::{ApiError, ApiResult};
@@ -69,29 +71,14 @@ pub(crate) async fn events(
         (None, Some(since)) if !since.is_empty() => EventCursor::Since(parse_since(&since)?),
         _ => EventCursor::Live,
     };
-    // Subscribe before reading history so nothing falls between the two.
-    let mut live = state.0.events.subscribe(&access.project_id);
-    let history = state.app().event_history(&access, &cursor).await?;
-    let shutdown = state.0.streams.clone();
+    let mut events =
+        Box::pin(history_then_live(&state, &access, &cursor, state.0.streams.clone()).await?);
     let project_id = access.project_id.to_string();
     let stream = async_stream::stream! {
         yield Ok::<_, Infallible>(
             SseEvent::default().event("connected").data(json!({"projectId": project_id}).to_string()),
         );
-        let mut sent = HashSet::new();
-        for event in &history {
-            sent.insert(event.id.clone());
-            yield Ok(sse_frame(event));
-        }
-        loop {
-            let next = tokio::select! {
-                _ = shutdown.cancelled() => None,
-                next = live.next_event() => next,
-            };
-            let Some(event) = next else { break };
-            if sent.remove(&event.id) {
-                continue;
-            }
+        while let Some(event) = events.next().await {
             yield Ok(sse_frame(&event));
         }
     };
@@ -102,6 +89,37 @@ pub(crate) async fn events(
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
     Ok(response)
+}
+
+/// The project's events after `cursor`, then its live ones until `stop`, each once: the
+/// subscription starts before the history is read, so nothing falls between the two. Shared
+/// by the SSE stream and the `/ws` project-events subscription.
+pub(crate) async fn history_then_live(
+    state: &AppState,
+    access: &ProjectAccess,
+    cursor: &EventCursor,
+    stop: CancellationToken,
+) -> discobot_core::Result<impl Stream<Item = Event> + Send + 'static> {
+    let mut live = state.0.events.subscribe(&access.project_id);
+    let history = state.app().event_history(access, cursor).await?;
+    Ok(async_stream::stream! {
+        let mut sent = HashSet::new();
+        for event in history {
+            sent.insert(event.id.clone());
+            yield event;
+        }
+        loop {
+            let next = tokio::select! {
+                _ = stop.cancelled() => None,
+                next = live.next_event() => next,
+            };
+            let Some(event) = next else { break };
+            if sent.remove(&event.id) {
+                continue;
+            }
+            yield event;
+        }
+    })
 }
 
 /// `event: <type>`, `id: <event id>` (so that `EventSource` resumes with `Last-Event-ID`),

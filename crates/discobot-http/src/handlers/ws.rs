@@ -1,7 +1,7 @@
 //! `GET …/ws`: one WebSocket multiplexing a project's chat streams, service streams and
 //! project events, with the subscribe/unsubscribe messages of the seed (§4.3).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use axum::extract::State;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::error::ApiResult;
 use crate::extract::Access;
-use crate::handlers::events::event_json;
+use crate::handlers::events::{event_json, history_then_live};
 use crate::state::AppState;
 
 /// Outgoing messages waiting for the socket; a slow client makes its streams wait.
@@ -331,21 +331,17 @@ async fn project_events(
         thread_id: None,
         service_id: None,
     };
-    // Subscribe before reading history so nothing falls between the two.
-    let mut live = state.0.events.subscribe(&access.project_id);
     let cursor = match message.after_id.clone().filter(|id| !id.is_empty()) {
         Some(after) => EventCursor::After(after),
         None => EventCursor::Live,
     };
-    let history = match state.app().event_history(access, &cursor).await {
-        Ok(history) => history,
-        Err(_) => {
-            let _ = outbox
-                .send(key.error("failed to get historical events"))
-                .await;
-            return;
-        }
+    let Ok(events) = history_then_live(state, access, &cursor, cancel.clone()).await else {
+        let _ = outbox
+            .send(key.error("failed to get historical events"))
+            .await;
+        return;
     };
+    let mut events = Box::pin(events);
     if outbox.send(key.message("subscribed")).await.is_err() {
         return;
     }
@@ -363,22 +359,7 @@ async fn project_events(
         data: Some(event_json(event).to_string()),
         ..key.message("event")
     };
-    let mut sent = HashSet::new();
-    for event in &history {
-        sent.insert(event.id.clone());
-        if outbox.send(frame(event)).await.is_err() {
-            return;
-        }
-    }
-    loop {
-        let next = tokio::select! {
-            _ = cancel.cancelled() => None,
-            next = live.next_event() => next,
-        };
-        let Some(event) = next else { return };
-        if sent.remove(&event.id) {
-            continue;
-        }
+    while let Some(event) = events.next().await {
         if outbox.send(frame(&event)).await.is_err() {
             return;
         }
