@@ -25,7 +25,8 @@ pub(crate) struct AgentTarget {
     pub session: Session,
     pub endpoint: AgentEndpoint,
     credentials: Option<Secret>,
-    /// The host's git identity for the workspace, so the agent's commits carry it.
+    /// The host's git identity for the workspace, so the agent's commits carry it; looked up
+    /// only for requests that can lead to commits (see `App::with_git_identity`).
     git_user: Option<(String, String)>,
 }
 
@@ -97,13 +98,20 @@ impl App {
         let entries = self.agent_credentials(id).await?;
         let credentials =
             (!entries.is_empty()).then(|| Secret::new(encode_credentials_header(&entries)));
-        let git_user = self.workspace_identity(&session).await;
         Ok(AgentTarget {
             session,
             endpoint,
             credentials,
-            git_user,
+            git_user: None,
         })
+    }
+
+    /// `target` with the git identity of its session's workspace, for the requests that can
+    /// lead to commits (chat, commit, rebase): the agent keeps it in its working copy, so
+    /// reads and streams need not pay for opening the host repository.
+    pub(crate) async fn with_git_identity(&self, mut target: AgentTarget) -> AgentTarget {
+        target.git_user = self.workspace_identity(&target.session).await;
+        target
     }
 
     /// The git identity configured for the session's workspace; `None` when unset or

@@ -441,7 +441,9 @@ impl App {
         thread_id: &str,
         input: &ChatInput,
     ) -> Result<Value> {
-        let target = self.agent_target(access, &session.id).await?;
+        let target = self
+            .with_git_identity(self.agent_target(access, &session.id).await?)
+            .await;
         let mut body = json!({"messages": input.messages});
         for (key, value) in [
             ("model", &input.model),

@@ -252,8 +252,10 @@ impl App {
     /// The agent of a session for a background job (no user is asking: the session's own
     /// project is the access).
     async fn system_target(&self, session: &Session) -> Result<AgentTarget> {
-        self.agent_target(&ProjectAccess::system(&session.project_id), &session.id)
-            .await
+        let target = self
+            .agent_target(&ProjectAccess::system(&session.project_id), &session.id)
+            .await?;
+        Ok(self.with_git_identity(target).await)
     }
 
     /// Sends `text` as a user message on the session's primary thread (after its current
